@@ -1,0 +1,148 @@
+// Package edgetest starts a real listening edge gateway in front of the
+// provider emulator for tests. The emulator is the project's one stand-in
+// for OpenAI, Anthropic and Gemini, whose servers cannot be reached here.
+package edgetest
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/emulator"
+	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/edgehttp"
+	"github.com/switchyard-ai/switchyard/worker/keyfile"
+	"github.com/switchyard-ai/switchyard/worker/setup"
+)
+
+// Key is the API key every Env accepts.
+const Key = "sk-sy-test-0123456789abcdef"
+
+// RestrictedKey may only use openai/gpt-4o-mini.
+const RestrictedKey = "sk-sy-test-restricted"
+
+// Env is a running edge and emulator.
+type Env struct {
+	// BaseURL is the edge's root, without /v1.
+	BaseURL  string
+	Emulator *emulator.Server
+	// EmulatorURL is the emulator's root.
+	EmulatorURL string
+	Gateway     *worker.Gateway
+
+	mu    sync.Mutex
+	usage []worker.UsageRecord
+	logs  syncBuffer
+}
+
+// Options adjust the gateway under test.
+type Options struct {
+	// Modify changes the configuration before the gateway is built.
+	Modify func(*worker.Config)
+}
+
+// Start runs an emulator and an edge on loopback ports; both stop when the
+// test ends.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	env := &Env{Emulator: emulator.New()}
+	emu := httptest.NewServer(env.Emulator)
+	t.Cleanup(emu.Close)
+	env.EmulatorURL = emu.URL
+	overrides := map[string]string{
+		"OPENAI_BASE_URL":    emu.URL + "/v1",
+		"ANTHROPIC_BASE_URL": emu.URL,
+		"GEMINI_BASE_URL":    emu.URL,
+		"OPENAI_API_KEY":     "emulator-openai-secret",
+		"ANTHROPIC_API_KEY":  "emulator-anthropic-secret",
+		"GEMINI_API_KEY":     "emulator-gemini-secret",
+	}
+	file := setup.Default()
+	// A second OpenAI-compatible host, to exercise fallbacks across
+	// providers and the compatible-host path.
+	file.Providers = append(file.Providers, setup.ProviderConfig{Name: "compat", Type: "openai", BaseURL: emu.URL + "/v1", APIKeyEnv: "OPENAI_API_KEY"})
+	file.Models = append(file.Models,
+		worker.Model{ID: "compat/gpt-4o-mini", InputPrice: 100000, OutputPrice: 400000},
+		worker.Model{ID: "openai/flaky-model", InputPrice: 1000000, OutputPrice: 1000000},
+		worker.Model{ID: "compat/backup-model", InputPrice: 1000000, OutputPrice: 1000000},
+	)
+	file.Aliases = map[string][]string{"fast": {"openai/gpt-4o-mini", "compat/gpt-4o-mini"}}
+	keys, err := keyfile.New([]keyfile.Entry{
+		{ID: "key_test", AccountID: "acct_test", Secret: Key},
+		{ID: "key_restricted", AccountID: "acct_test", Secret: RestrictedKey, AllowedModels: []string{"openai/gpt-4o-mini"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := worker.UsageSinkFunc(func(r *worker.UsageRecord) {
+		env.mu.Lock()
+		env.usage = append(env.usage, *r)
+		env.mu.Unlock()
+	})
+	cfg, err := file.Config(func(k string) string { return overrides[k] }, keys, edgehttp.NewClient(), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(&env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.RetryBackoff = 5 * time.Millisecond
+	cfg.RequestTimeout = 20 * time.Second
+	if opts.Modify != nil {
+		opts.Modify(&cfg)
+	}
+	g, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Gateway = g
+	srv := httptest.NewServer(edgehttp.Handler(g))
+	t.Cleanup(srv.Close)
+	env.BaseURL = srv.URL
+	return env
+}
+
+// Usage returns the usage records so far.
+func (e *Env) Usage() []worker.UsageRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]worker.UsageRecord(nil), e.usage...)
+}
+
+// UsageFor returns the record with the given request id, waiting briefly
+// because a stream's record is written after its last byte.
+func (e *Env) UsageFor(t testing.TB, requestID string) worker.UsageRecord {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range e.Usage() {
+			if r.RequestID == requestID {
+				return r
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no usage record for request %s", requestID)
+	return worker.UsageRecord{}
+}
+
+// Logs returns everything the gateway logged.
+func (e *Env) Logs() string { return e.logs.String() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

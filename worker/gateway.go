@@ -1,0 +1,162 @@
+package worker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/worker/chat"
+	"github.com/switchyard-ai/switchyard/worker/providers/anthropic"
+	"github.com/switchyard-ai/switchyard/worker/providers/openai"
+)
+
+// Gateway is the edge core. It is safe for concurrent use.
+type Gateway struct {
+	cfg     Config
+	cat     *catalog
+	metrics *metrics
+	latency *latencyTracker
+}
+
+// endpoint is one inbound API route.
+type endpoint struct {
+	name    string // the usage record's Endpoint
+	inbound chat.Inbound
+	op      chat.Op
+}
+
+var (
+	epChat       = &endpoint{name: "chat.completions", inbound: openai.Dialect{}, op: chat.OpChat}
+	epMessages   = &endpoint{name: "messages", inbound: anthropic.Dialect{}, op: chat.OpChat}
+	epEmbeddings = &endpoint{name: "embeddings", inbound: openai.Dialect{}, op: chat.OpEmbeddings}
+	epOther      = &endpoint{name: "other", inbound: openai.Dialect{}}
+)
+
+// New validates cfg and returns a gateway. It does no I/O.
+func New(cfg Config) (*Gateway, error) {
+	cfg.setDefaults()
+	var errs []error
+	if cfg.Keys == nil {
+		errs = append(errs, errors.New("config: Keys is required"))
+	}
+	if cfg.Upstream == nil {
+		errs = append(errs, errors.New("config: Upstream is required"))
+	}
+	if cfg.MaxAttempts < 1 {
+		errs = append(errs, errors.New("config: MaxAttempts must be at least 1"))
+	}
+	cat, err := newCatalog(&cfg)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &Gateway{cfg: cfg, cat: cat, metrics: newMetrics(cat), latency: newLatencyTracker()}, nil
+}
+
+// MaxBodyBytes is the request body limit adapters must enforce.
+func (g *Gateway) MaxBodyBytes() int64 { return g.cfg.MaxBodyBytes }
+
+// Serve handles one request.
+func (g *Gateway) Serve(req *Request, w Responder) {
+	switch req.Path {
+	case "/v1/chat/completions", "/chat/completions":
+		g.serveModelCall(req, w, epChat)
+	case "/v1/messages":
+		g.serveModelCall(req, w, epMessages)
+	case "/v1/embeddings", "/embeddings":
+		g.serveModelCall(req, w, epEmbeddings)
+	case "/v1/models", "/models":
+		g.serveModels(req, w)
+	case "/healthz":
+		w.Respond(http.StatusOK, [][2]string{{"Content-Type", "application/json"}}, []byte(`{"status":"ok"}`))
+	case "/metrics":
+		w.Respond(http.StatusOK, [][2]string{{"Content-Type", "text/plain; version=0.0.4"}}, g.metrics.render())
+	default:
+		g.respondError(w, epOther, "", chat.Errorf(http.StatusNotFound, chat.TypeNotFound, "no route for %s %s", req.Method, safePath(req.Path)))
+	}
+}
+
+// safePath keeps log and error text bounded and printable.
+func safePath(p string) string {
+	if len(p) > 64 {
+		p = p[:64] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, p)
+}
+
+// ReportTooLarge answers a body over the limit; adapters call it when they
+// stop reading.
+func (g *Gateway) ReportTooLarge(path string, w Responder) {
+	ep := epChat
+	if path == "/v1/messages" {
+		ep = epMessages
+	}
+	g.metrics.request(ep.name, "", "", http.StatusRequestEntityTooLarge)
+	g.respondError(w, ep, "", chat.Errorf(http.StatusRequestEntityTooLarge, chat.TypeTooLarge,
+		"request body exceeds the limit of %d bytes", g.cfg.MaxBodyBytes))
+}
+
+func (g *Gateway) respondError(w Responder, ep *endpoint, requestID string, e *chat.Error) {
+	h := make([][2]string, 0, 3)
+	h = append(h, [2]string{"Content-Type", "application/json"})
+	if requestID != "" {
+		h = append(h, [2]string{"X-Request-Id", requestID})
+	}
+	if e.RetryAfter > 0 {
+		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
+		h = append(h, [2]string{"Retry-After", fmt.Sprint(secs)})
+	}
+	w.Respond(e.Status, h, ep.inbound.EncodeError(e))
+}
+
+// authenticate reads the key from Authorization: Bearer or x-api-key.
+func (g *Gateway) authenticate(req *Request) (*Key, *chat.Error) {
+	secret := ""
+	if auth := req.Header.Get("Authorization"); auth != "" {
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication, "Authorization header must be \"Bearer <key>\"")
+		}
+		secret = strings.TrimSpace(token)
+	} else {
+		secret = req.Header.Get("X-Api-Key")
+	}
+	if secret == "" {
+		return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication,
+			"missing API key: send Authorization: Bearer <key> or x-api-key")
+	}
+	key, err := g.cfg.Keys.Resolve(req.ctx(), secret)
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication, "invalid API key")
+	case err != nil:
+		e := chat.Errorf(http.StatusServiceUnavailable, chat.TypeServer, "API keys cannot be checked right now; retry shortly")
+		e.Cause, e.RetryAfter = err, time.Second
+		return nil, e
+	}
+	return key, nil
+}
+
+// newRequestID returns a random id; it links a client's answer, the log line
+// and the usage record without carrying anything the client sent.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// sameDialect reports whether a body in the inbound style can pass through
+// to the provider untouched.
+func sameDialect(in chat.Inbound, out chat.Outbound) bool {
+	return reflect.TypeOf(in) == reflect.TypeOf(out)
+}

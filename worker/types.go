@@ -1,0 +1,139 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/worker/chat"
+)
+
+// Request is an inbound request as the core sees it. Body is the whole body,
+// already bounded by the adapter to Config.MaxBodyBytes.
+type Request struct {
+	Method string
+	Path   string
+	Header HeaderGetter
+	Body   []byte
+	// RemoteIP is the client address, used only for abuse controls.
+	RemoteIP string
+	// Context ends when the client goes away; nil means never.
+	Context context.Context
+}
+
+func (r *Request) ctx() context.Context {
+	if r.Context == nil {
+		return context.Background()
+	}
+	return r.Context
+}
+
+// HeaderGetter reads a request header case-insensitively. http.Header
+// satisfies it.
+type HeaderGetter interface {
+	Get(name string) string
+}
+
+// Responder answers one request. Exactly one of its methods is called, once.
+type Responder interface {
+	// Respond sends a complete response.
+	Respond(status int, header [][2]string, body []byte)
+	// Stream commits status and headers and calls fn to write the body in
+	// pieces. Adapters may call fn after Stream returns (fasthttp does), so
+	// the caller must not touch the response afterwards.
+	Stream(status int, header [][2]string, fn func(StreamWriter))
+}
+
+// StreamWriter sends part of a streamed body to the client at once.
+type StreamWriter interface {
+	// Send writes p and flushes it. An error means the client is gone.
+	Send(p []byte) error
+}
+
+// Upstream performs upstream HTTP calls. The response body must be read
+// incrementally from the network, never buffered whole by the client.
+type Upstream interface {
+	Do(ctx context.Context, r *chat.HTTPRequest) (*UpstreamResponse, error)
+}
+
+// UpstreamResponse is an upstream answer whose body streams.
+type UpstreamResponse struct {
+	Status int
+	Header http.Header
+	Body   io.ReadCloser
+}
+
+// Key is what the gateway knows about an authenticated API key.
+type Key struct {
+	// ID identifies the key in usage records; it is not the secret.
+	ID        string
+	AccountID string
+	// AllowedModels restricts the key to these model ids; empty allows all.
+	AllowedModels []string
+}
+
+// Allows reports whether the key may use model.
+func (k *Key) Allows(model string) bool {
+	if len(k.AllowedModels) == 0 {
+		return true
+	}
+	for _, m := range k.AllowedModels {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnknownKey is returned by a KeyResolver for a secret it does not know.
+var ErrUnknownKey = errors.New("unknown API key")
+
+// KeyResolver turns a presented secret into a Key.
+type KeyResolver interface {
+	// Resolve returns ErrUnknownKey for an unknown or revoked secret; any
+	// other error means the resolver could not decide (503 to the client).
+	Resolve(ctx context.Context, secret string) (*Key, error)
+}
+
+// UsageRecord is the metadata kept about one request. It never holds
+// request or response content, nor the key's secret.
+type UsageRecord struct {
+	RequestID string    `json:"request_id"`
+	KeyID     string    `json:"key_id"`
+	AccountID string    `json:"account_id"`
+	StartedAt time.Time `json:"started_at"`
+	// Endpoint is the API route: chat.completions, messages or embeddings.
+	Endpoint string `json:"endpoint"`
+	// Model is the catalog id the client asked for; ServedModel the one
+	// that answered (they differ after a fallback).
+	Model       string `json:"model"`
+	ServedModel string `json:"served_model,omitempty"`
+	Provider    string `json:"provider,omitempty"`
+	Stream      bool   `json:"stream"`
+	Status      int    `json:"status"`
+	// ErrorType is the error's type when Status is not 200.
+	ErrorType string      `json:"error_type,omitempty"`
+	Tokens    chat.Tokens `json:"tokens"`
+	// Estimated is true when the upstream never reported usage (a client
+	// hung up before it did) and the counts are the gateway's estimate.
+	Estimated bool `json:"estimated"`
+	// CostMicros is the catalog price of Tokens in micro-dollars.
+	CostMicros int64         `json:"cost_micros"`
+	Latency    time.Duration `json:"latency_ns"`
+	// TTFB is the time until the first response byte was sent.
+	TTFB     time.Duration `json:"ttfb_ns"`
+	Attempts int           `json:"attempts"`
+}
+
+// UsageSink receives usage records. Record must not block the request path
+// for long; sinks that ship records elsewhere queue them.
+type UsageSink interface {
+	Record(r *UsageRecord)
+}
+
+// UsageSinkFunc adapts a function to UsageSink.
+type UsageSinkFunc func(r *UsageRecord)
+
+func (f UsageSinkFunc) Record(r *UsageRecord) { f(r) }
