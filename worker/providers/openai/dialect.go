@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +91,8 @@ func decodeError(err error) *chat.Error {
 	case errors.As(err, &syntaxErr):
 		return chat.BadRequest("", "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.As(err, &typeErr):
-		return chat.BadRequest(typeErr.Field, "field %q has the wrong type (want %s)", typeErr.Field, typeErr.Type)
+		field := strings.TrimPrefix(typeErr.Field, "Request.")
+		return chat.BadRequest(field, "field %q must be %s, not %s", field, jsonKind(typeErr.Type.Kind()), typeErr.Value)
 	case strings.HasPrefix(msg, "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
 		e := chat.BadRequest(field, "unrecognized request argument %q for a translated request", field)
@@ -336,4 +338,22 @@ func RetryAfter(h http.Header) time.Duration {
 		return time.Duration(secs * float64(time.Second))
 	}
 	return 0
+}
+
+// jsonKind names a Go kind the way the JSON the client wrote would.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
