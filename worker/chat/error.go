@@ -77,11 +77,13 @@ func UpstreamStatusError(provider string, status int, msg string, retryAfter tim
 	case status == http.StatusRequestTimeout:
 		e.Status, e.Type, e.Retryable = http.StatusGatewayTimeout, TypeTimeout, true
 		e.Message = fmt.Sprintf("provider %s timed out", provider)
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusPaymentRequired:
 		// The client's Switchyard key was fine; the gateway's provider
-		// credentials were not. That is a gateway fault, not the client's.
+		// credentials or provider account were not. That is a gateway
+		// fault, not the client's, and a 402 passed on would read as the
+		// client's own balance being exhausted.
 		e.Status, e.Type, e.Retryable = http.StatusBadGateway, TypeUpstream, true
-		e.Message = fmt.Sprintf("provider %s rejected the gateway's credentials", provider)
+		e.Message = fmt.Sprintf("provider %s rejected the gateway's credentials or account", provider)
 	case status >= 400 && status < 500:
 		e.Type = TypeInvalidRequest
 		if status == http.StatusNotFound {

@@ -124,7 +124,7 @@ func (Dialect) DecodeRequest(body []byte) (*chat.Request, error) {
 		}
 		out.Messages = append(out.Messages, msgs...)
 	}
-	if err := decodeTools(in, out); err != nil {
+	if err := decodeTools(&in, out); err != nil {
 		return nil, err
 	}
 	if f := in.OutputConfig; f != nil && f.Format != nil {
@@ -426,7 +426,7 @@ func toolArguments(input json.RawMessage, path string) (string, error) {
 	return b.String(), nil
 }
 
-func decodeTools(in request, out *chat.Request) error {
+func decodeTools(in *request, out *chat.Request) error {
 	for i, t := range in.Tools {
 		path := fmt.Sprintf("tools.%d", i)
 		switch {

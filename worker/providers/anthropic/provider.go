@@ -7,8 +7,7 @@ import (
 	"github.com/switchyard-ai/switchyard/worker/chat"
 )
 
-// Options configures a Provider. The zero value targets Anthropic's public
-// API with no credentials, which only an emulator accepts.
+// Options configures a Provider. Every field but APIKey has a usable default.
 type Options struct {
 	// Name is the provider id used in model names. Default "anthropic".
 	Name string
