@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/golden"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,53 +14,9 @@ import (
 	"github.com/switchyard-ai/switchyard/worker/sse"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 func TestMain(m *testing.M) {
 	now = func() time.Time { return time.Unix(1700000000, 0) }
 	os.Exit(m.Run())
-}
-
-// golden runs one subtest per input file in testdata/dir (a table whose rows
-// are files) and compares what run makes of it with <name>.golden<outExt>.
-func golden(t *testing.T, dir, inExt, outExt string, run func(t *testing.T, in []byte) []byte) {
-	t.Helper()
-	inputs, err := filepath.Glob(filepath.Join("testdata", dir, "*"+inExt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	for _, in := range inputs {
-		if strings.Contains(filepath.Base(in), ".golden") {
-			continue
-		}
-		n++
-		name := strings.TrimSuffix(filepath.Base(in), inExt)
-		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := run(t, src)
-			path := strings.TrimSuffix(in, inExt) + ".golden" + outExt
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from golden\n--- got\n%s\n--- want\n%s", in, got, want)
-			}
-		})
-	}
-	if n == 0 {
-		t.Fatalf("no inputs in testdata/%s", dir)
-	}
 }
 
 // errorJSON renders a translation error for a golden file; anything but a
@@ -104,7 +58,7 @@ func indentRaw(t *testing.T, raw []byte) []byte {
 }
 
 func TestInboundDecodeRequest(t *testing.T) {
-	golden(t, "inbound_request", ".json", ".json", func(t *testing.T, in []byte) []byte {
+	golden.Run(t, "inbound_request", ".json", ".json", func(t *testing.T, in []byte) []byte {
 		r, err := Dialect{}.DecodeRequest(in)
 		if err != nil {
 			return errorJSON(t, err)
@@ -114,7 +68,7 @@ func TestInboundDecodeRequest(t *testing.T) {
 }
 
 func TestInboundEncodeResponse(t *testing.T) {
-	golden(t, "inbound_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
+	golden.Run(t, "inbound_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
 		var r chat.Response
 		if err := json.Unmarshal(in, &r); err != nil {
 			t.Fatal(err)
@@ -152,11 +106,11 @@ func encodeStream(t *testing.T, in []byte) []byte {
 }
 
 func TestInboundStreamEncode(t *testing.T) {
-	golden(t, "inbound_stream", ".json", ".sse", encodeStream)
+	golden.Run(t, "inbound_stream", ".json", ".sse", encodeStream)
 }
 
 func TestOutboundEncodeRequest(t *testing.T) {
-	golden(t, "outbound_request", ".json", ".json", func(t *testing.T, in []byte) []byte {
+	golden.Run(t, "outbound_request", ".json", ".json", func(t *testing.T, in []byte) []byte {
 		var r chat.Request
 		if err := json.Unmarshal(in, &r); err != nil {
 			t.Fatal(err)
@@ -170,7 +124,7 @@ func TestOutboundEncodeRequest(t *testing.T) {
 }
 
 func TestOutboundDecodeResponse(t *testing.T) {
-	golden(t, "outbound_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
+	golden.Run(t, "outbound_response", ".json", ".json", func(t *testing.T, in []byte) []byte {
 		r, err := Dialect{}.DecodeResponse(in)
 		if err != nil {
 			return errorJSON(t, err)
@@ -216,7 +170,7 @@ func decodeStream(t *testing.T, in []byte) decodedStream {
 }
 
 func TestOutboundStreamDecode(t *testing.T) {
-	golden(t, "outbound_stream", ".sse", ".json", func(t *testing.T, in []byte) []byte {
+	golden.Run(t, "outbound_stream", ".sse", ".json", func(t *testing.T, in []byte) []byte {
 		return indent(t, decodeStream(t, in))
 	})
 }
