@@ -61,7 +61,7 @@ func TestAnthropicSDKMessages(t *testing.T) {
 		{"echo", anthropic.MessageNewParams{MaxTokens: 1024},
 			"Hello from claude-test. You said: tell me a story about a brave little", "end_turn", "", 3 + ceil4(prompt), 13},
 		{"system blocks and image", anthropic.MessageNewParams{MaxTokens: 1024,
-			System: []anthropic.TextBlockParam{{Text: "You are terse."}, {Text: "Really."}},
+			System:   []anthropic.TextBlockParam{{Text: "You are terse."}, {Text: "Really."}},
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt), anthropic.NewImageBlockBase64("image/png", image))}},
 			"Hello from claude-test. You said: tell me a story about a brave little I see 1 image.", "end_turn", "",
 			3 + ceil4("You are terse.") + ceil4("Really.") + 3 + ceil4(prompt) + 85, 17},

@@ -74,17 +74,45 @@
 //	Anthropic: input_tokens = P, cache_read_input_tokens = C; output_tokens = W+R (thinking is billed as output)
 //	Gemini:    promptTokenCount = P+C, cachedContentTokenCount = C; candidatesTokenCount = W, thoughtsTokenCount = R
 //
-// Response ids (chatcmpl-, msg_, responseId) and tool-call ids (call_,
-// toolu_) are hashes of the request's content, identical for the JSON and the
-// streaming form of the same request; "created" is the real time.
+// Response ids (chatcmpl-, msg_, responseId) and tool-call ids (call_ and
+// toolu_ followed by 24 hex digits; Gemini function calls carry no id) are
+// hashes of the request's content, identical for the JSON and the streaming
+// form of the same request; "created" is the real time.
+//
+// # Streams
+//
+// OpenAI: "data: <chat.completion.chunk>\n\n" events, then "data: [DONE]\n\n".
+// The first chunk carries delta.role "assistant"; a tool call opens with
+// {index, id, type, function{name, arguments:""}} and its arguments follow
+// in two or more fragments; the last choice chunk has finish_reason; with
+// stream_options.include_usage every chunk has "usage":null except one extra
+// final chunk with "choices":[] and the usage, and without it no chunk has a
+// usage field.
+//
+// Anthropic: "event: <type>\ndata: <json>\n\n" in the documented order
+// message_start, then per block content_block_start, a ping after the first,
+// content_block_delta (text_delta or input_json_delta in 2+ pieces),
+// content_block_stop, then message_delta and message_stop.
+//
+// Gemini: "data: <GenerateContentResponse>\r\n\r\n" as Google sends it
+// (genai splits on either "\n\n" or "\r\n\r\n" and wants one data line
+// per event, no event: lines). Every chunk carries usageMetadata with the
+// prompt count; the last adds finishReason and the output counts. Function
+// calls arrive together in one chunk.
 //
 // # Faults
 //
 // Rules (Server.AddRule, or the admin API) inject latency, error statuses in
 // the provider's own error format, slow streams and streams that break after
-// a number of events. FailAfterEvents relies on net/http's handling of
-// http.ErrAbortHandler, so the emulator must be served by net/http (an
-// httptest.Server is fine).
+// a number of events. A rule is matched after authentication and JSON parsing
+// (a request the provider would reject as unauthenticated or unparsable never
+// consumes one) and before the remaining validation. FailAfterEvents counts
+// every event written (ping and [DONE] included): the client receives exactly
+// that many, then the connection is cut without finishing the chunked body; a
+// stream with no more events than that completes normally. It relies on
+// net/http's handling of http.ErrAbortHandler, so the emulator must be served
+// by net/http (an httptest.Server is fine). 429 and 503 answers carry
+// "retry-after: 1" for OpenAI and Anthropic.
 //
 // # Admin API
 //

@@ -42,13 +42,12 @@ func (ex *exchange) geminiError(code int, msg string) {
 }
 
 func serveGemini(ex *exchange) {
-	// /v1beta/models/{model}:{method}
-	rest := ex.r.URL.Path[strings.Index(ex.r.URL.Path[1:], "/")+2:]
+	// /{version}/models/{model}:{method}
+	_, rest, _ := strings.Cut(strings.TrimPrefix(ex.r.URL.Path, "/"), "/")
 	rest, isModel := strings.CutPrefix(rest, "models/")
-	i := strings.LastIndex(rest, ":")
-	model, method := "", ""
-	if isModel && i > 0 {
-		model, method = rest[:i], rest[i+1:]
+	model, method, _ := strings.Cut(rest, ":")
+	if !isModel {
+		model, method = "", ""
 	}
 	ex.record(model, method == "streamGenerateContent")
 	key := ex.r.Header.Get("x-goog-api-key")

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -89,12 +88,3 @@ func parseSSE(t *testing.T, body []byte) []rawEvent {
 }
 
 func ceil4(s string) int { return (len(s) + 3) / 4 }
-
-func mustContain(t *testing.T, body []byte, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !bytes.Contains(body, []byte(w)) {
-			t.Errorf("body lacks %q:\n%s", w, body)
-		}
-	}
-}

@@ -312,15 +312,6 @@ func (c *conversation) openaiToolChoice(raw json.RawMessage, haveTools bool) str
 	return ""
 }
 
-func (c *conversation) hasTool(name string) bool {
-	for _, t := range c.tools {
-		if t.name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // stringOrList reads OpenAI's and others' "string or array of strings".
 func stringOrList(raw json.RawMessage) ([]string, error) {
 	raw = bytes.TrimSpace(raw)
@@ -447,6 +438,7 @@ func (ex *exchange) openaiChat() {
 	}
 	rp := c.respond(ex.rule, "call_")
 	id := newID("chatcmpl-", c.seed, "id")
+	ex.w.Header().Set("x-request-id", newID("req_", c.seed, "request"))
 	created := time.Now().Unix()
 	if req.Stream {
 		ex.openaiStream(req, rp, id, created)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -174,7 +175,7 @@ func (c *conversation) jsonWrap(text string) string {
 func (c *conversation) toolCalls(idPrefix string) []toolCall {
 	var calls []toolCall
 	for _, t := range c.tools {
-		if len(c.allowed) > 0 && !contains(c.allowed, t.name) {
+		if len(c.allowed) > 0 && !slices.Contains(c.allowed, t.name) {
 			continue
 		}
 		args, _ := json.Marshal(sampleObject(t.schema))
@@ -187,13 +188,8 @@ func (c *conversation) toolCalls(idPrefix string) []toolCall {
 	return calls
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+func (c *conversation) hasTool(name string) bool {
+	return slices.ContainsFunc(c.tools, func(t toolSpec) bool { return t.name == name })
 }
 
 // firstStop finds the earliest stop sequence in text.

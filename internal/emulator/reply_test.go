@@ -32,7 +32,7 @@ func TestSplitJSON(t *testing.T) {
 			t.Errorf("%q: fragments %q", s, frags)
 		}
 		for _, f := range frags {
-			if !json.Valid([]byte(`"` + f + `"`)) && strings.ContainsRune(f, '\uFFFD') {
+			if !json.Valid([]byte(`"`+f+`"`)) && strings.ContainsRune(f, '\uFFFD') {
 				t.Errorf("%q: fragment %q splits a rune", s, f)
 			}
 		}

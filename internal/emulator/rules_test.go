@@ -43,7 +43,9 @@ func providerCases(baseURL string) []providerCase {
 			}},
 		{ProviderGemini, "gemini-2.0-flash", baseURL + "/v1beta/models/gemini-2.0-flash:generateContent",
 			baseURL + "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", geminiAuth,
-			func(string, bool) string { return `{"contents":[{"role":"user","parts":[{"text":"one two three four"}]}]}` }},
+			func(string, bool) string {
+				return `{"contents":[{"role":"user","parts":[{"text":"one two three four"}]}]}`
+			}},
 	}
 }
 
@@ -255,14 +257,14 @@ func TestFailAfterEvents(t *testing.T) {
 func TestLatencyAndChunkDelay(t *testing.T) {
 	em, ts := newEmulator(t)
 	pc := providerCases(ts.URL)[1]
-	em.AddRule(Rule{Latency: 120 * time.Millisecond, Times: 1})
+	em.AddRule(Rule{Latency: 250 * time.Millisecond, Times: 1})
 	start := time.Now()
-	if resp, _, _ := pc.send(t, false); resp.StatusCode != 200 || time.Since(start) < 120*time.Millisecond {
+	if resp, _, _ := pc.send(t, false); resp.StatusCode != 200 || time.Since(start) < 250*time.Millisecond {
 		t.Fatalf("latency not applied: %v", time.Since(start))
 	}
 	start = time.Now()
 	pc.send(t, false)
-	if time.Since(start) > 100*time.Millisecond {
+	if time.Since(start) > 200*time.Millisecond {
 		t.Fatalf("latency outlived Times: %v", time.Since(start))
 	}
 
