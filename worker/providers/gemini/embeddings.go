@@ -24,8 +24,11 @@ type embedRequest struct {
 }
 
 type batchEmbedResponse struct {
+	// Values are read as float64 so that the float form repeats the
+	// provider's numbers exactly; only the base64 form narrows them to the
+	// float32s OpenAI's encoding carries.
 	Embeddings []struct {
-		Values []float32 `json:"values"`
+		Values []float64 `json:"values"`
 	} `json:"embeddings"`
 	UsageMetadata *struct {
 		PromptTokenCount int `json:"promptTokenCount"`
@@ -100,7 +103,7 @@ type embeddingsBody struct {
 type embeddingItem struct {
 	Object string `json:"object"`
 	Index  int    `json:"index"`
-	// Embedding is []float32 or, for encoding_format base64, a string.
+	// Embedding is []float64 or, for encoding_format base64, a string.
 	Embedding any `json:"embedding"`
 }
 
@@ -136,7 +139,7 @@ func (Dialect) DecodeEmbeddings(body []byte, r *chat.EmbeddingRequest) ([]byte, 
 		if r.EncodingFormat == "base64" {
 			out.Data[i].Embedding = float32Base64(e.Values)
 		} else if e.Values == nil {
-			out.Data[i].Embedding = []float32{}
+			out.Data[i].Embedding = []float64{}
 		}
 	}
 	var tokens chat.Tokens
@@ -157,10 +160,10 @@ func (Dialect) DecodeEmbeddings(body []byte, r *chat.EmbeddingRequest) ([]byte, 
 
 // float32Base64 is OpenAI's base64 encoding: the little-endian float32
 // bytes, in standard base64.
-func float32Base64(v []float32) string {
+func float32Base64(v []float64) string {
 	raw := make([]byte, 4*len(v))
 	for i, f := range v {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(f)))
 	}
 	return base64.StdEncoding.EncodeToString(raw)
 }

@@ -123,6 +123,27 @@ func TestDecodeEmbeddingsBase64RoundTrip(t *testing.T) {
 	}
 }
 
+// The float form repeats the provider's numbers; narrowing them to float32
+// text would hand float64 clients values the provider never sent.
+func TestDecodeEmbeddingsKeepsPrecision(t *testing.T) {
+	out, _, err := Dialect{}.DecodeEmbeddings([]byte(`{"embeddings":[{"values":[0.920501708984375,-0.11480712890625]}]}`),
+		embeddingRequest(t, `{"model":"m","input":"a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Data []struct {
+			Embedding []float64 `json:"embedding"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(out, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got := body.Data[0].Embedding; len(got) != 2 || got[0] != 0.920501708984375 || got[1] != -0.11480712890625 {
+		t.Errorf("embedding %v, want the provider's values exactly", got)
+	}
+}
+
 func TestDecodeEmbeddingsErrors(t *testing.T) {
 	r := embeddingRequest(t, `{"model":"m","input":["a","b"]}`)
 	for name, body := range map[string]string{
