@@ -13,8 +13,12 @@ import (
 // client can send, over every route, style and provider, including failing
 // requests, and proves it reaches no log line, usage record or metric.
 func TestCanaryNeverStored(t *testing.T) {
+	onBothAdapters(t, testCanaryNeverStored)
+}
+
+func testCanaryNeverStored(t *testing.T, native bool) {
 	const canary = "CANARY-7f3e9b21-do-not-store"
-	env := edgetest.Start(t, edgetest.Options{})
+	env := edgetest.Start(t, edgetest.Options{Native: native})
 	// Some failures, so error paths are covered too.
 	env.Emulator.AddRule(emulator.Rule{Model: "flaky-model", Status: 400})
 	env.Emulator.AddRule(emulator.Rule{Model: "claude-sonnet-4-5", FailAfterEvents: 2})

@@ -43,10 +43,25 @@ func post(t *testing.T, env *edgetest.Env, path, key, body string, hdr ...string
 	return result{resp.StatusCode, resp.Header, string(b)}
 }
 
+// onBothAdapters runs a behaviour test against the net/http adapter and the
+// native fasthttp one: the gateway must behave the same behind either.
+func onBothAdapters(t *testing.T, test func(t *testing.T, native bool)) {
+	for _, a := range []struct {
+		name   string
+		native bool
+	}{{"net/http", false}, {"fasthttp", true}} {
+		t.Run(a.name, func(t *testing.T) { test(t, a.native) })
+	}
+}
+
 const chatBody = `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}`
 
 func TestBadInput(t *testing.T) {
-	env := edgetest.Start(t, edgetest.Options{Modify: func(c *worker.Config) { c.MaxBodyBytes = 4096 }})
+	onBothAdapters(t, testBadInput)
+}
+
+func testBadInput(t *testing.T, native bool) {
+	env := edgetest.Start(t, edgetest.Options{Native: native, Modify: func(c *worker.Config) { c.MaxBodyBytes = 4096 }})
 	big := `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`
 	tests := []struct {
 		name, path, key, body string
@@ -100,7 +115,11 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestPassThroughSetsModelAndStripsGatewayFields(t *testing.T) {
-	env := edgetest.Start(t, edgetest.Options{})
+	onBothAdapters(t, testPassThroughSetsModelAndStripsGatewayFields)
+}
+
+func testPassThroughSetsModelAndStripsGatewayFields(t *testing.T, native bool) {
+	env := edgetest.Start(t, edgetest.Options{Native: native})
 	r := post(t, env, "/v1/chat/completions", edgetest.Key,
 		`{"model":"openai/gpt-4o-mini","models":["compat/gpt-4o-mini"],"provider":{"sort":"price"},"temperature":0.2,"messages":[{"role":"user","content":"Say hello"}]}`)
 	if r.status != 200 {
@@ -147,6 +166,10 @@ func TestPassThroughSetsModelAndStripsGatewayFields(t *testing.T) {
 }
 
 func TestFallbackAndRetry(t *testing.T) {
+	onBothAdapters(t, testFallbackAndRetry)
+}
+
+func testFallbackAndRetry(t *testing.T, native bool) {
 	tests := []struct {
 		name        string
 		rule        emulator.Rule
@@ -198,7 +221,7 @@ func TestFallbackAndRetry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := edgetest.Start(t, edgetest.Options{})
+			env := edgetest.Start(t, edgetest.Options{Native: native})
 			env.Emulator.AddRule(tt.rule)
 			r := post(t, env, "/v1/chat/completions", edgetest.Key, tt.body)
 			if r.status != tt.wantStatus {
@@ -242,10 +265,14 @@ func openStream(t *testing.T, env *edgetest.Env, body string) *http.Response {
 }
 
 func TestStreamUsageChunkOnlyWhenAsked(t *testing.T) {
+	onBothAdapters(t, testStreamUsageChunkOnlyWhenAsked)
+}
+
+func testStreamUsageChunkOnlyWhenAsked(t *testing.T, native bool) {
 	for _, model := range []string{"openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "google/gemini-2.5-flash"} {
 		for _, ask := range []bool{false, true} {
 			t.Run(model+map[bool]string{true: " with include_usage", false: ""}[ask], func(t *testing.T) {
-				env := edgetest.Start(t, edgetest.Options{})
+				env := edgetest.Start(t, edgetest.Options{Native: native})
 				body := `{"model":"` + model + `","stream":true,"messages":[{"role":"user","content":"Count to five"}]`
 				if ask {
 					body += `,"stream_options":{"include_usage":true}`
@@ -284,9 +311,13 @@ func TestStreamUsageChunkOnlyWhenAsked(t *testing.T) {
 }
 
 func TestMidStreamFailureSendsErrorEvent(t *testing.T) {
+	onBothAdapters(t, testMidStreamFailureSendsErrorEvent)
+}
+
+func testMidStreamFailureSendsErrorEvent(t *testing.T, native bool) {
 	for _, model := range []string{"openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"} {
 		t.Run(model, func(t *testing.T) {
-			env := edgetest.Start(t, edgetest.Options{})
+			env := edgetest.Start(t, edgetest.Options{Native: native})
 			env.Emulator.AddRule(emulator.Rule{FailAfterEvents: 3})
 			resp := openStream(t, env, `{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"Tell me a long story please"}]}`)
 			events := sseEvents(t, resp.Body)
@@ -303,7 +334,11 @@ func TestMidStreamFailureSendsErrorEvent(t *testing.T) {
 }
 
 func TestClientDisconnectIsBilled(t *testing.T) {
-	env := edgetest.Start(t, edgetest.Options{})
+	onBothAdapters(t, testClientDisconnectIsBilled)
+}
+
+func testClientDisconnectIsBilled(t *testing.T, native bool) {
+	env := edgetest.Start(t, edgetest.Options{Native: native})
 	env.Emulator.AddRule(emulator.Rule{ChunkDelay: 30 * time.Millisecond, Text: strings.Repeat("word ", 200)})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/v1/chat/completions",
@@ -336,7 +371,11 @@ func TestClientDisconnectIsBilled(t *testing.T) {
 }
 
 func TestModelsHealthAndMetrics(t *testing.T) {
-	env := edgetest.Start(t, edgetest.Options{})
+	onBothAdapters(t, testModelsHealthAndMetrics)
+}
+
+func testModelsHealthAndMetrics(t *testing.T, native bool) {
+	env := edgetest.Start(t, edgetest.Options{Native: native})
 	get := func(path string, hdr ...string) result {
 		req, _ := http.NewRequest(http.MethodGet, env.BaseURL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+edgetest.Key)

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -44,6 +46,7 @@ type call struct {
 	canon    *chat.Request
 	canonErr error
 	emb      *chat.EmbeddingRequest
+	hdr      [5][2]string
 }
 
 func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
@@ -75,10 +78,11 @@ func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
 // it must be translated.
 func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
 	b := c.body
-	if !gjson.ValidBytes(b) || !gjson.ParseBytes(b).IsObject() {
+	root := gjson.ParseBytes(b)
+	if !gjson.ValidBytes(b) || !root.IsObject() {
 		return nil, chat.BadRequest("", "request body must be a JSON object")
 	}
-	f := gjson.GetManyBytes(b, "model", "stream", "models", "provider", "stream_options.include_usage")
+	f := routingFields(root)
 	if f[0].Type != gjson.String || f[0].Str == "" {
 		return nil, chat.BadRequest("model", "model is required and must be a string such as \"openai/gpt-4o-mini\"")
 	}
@@ -131,6 +135,38 @@ func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
 		c.rec.Model = names[0]
 	}
 	return c.g.candidates(key, names, kind, prefs)
+}
+
+// routingFields reads model, stream, models, provider and
+// stream_options.include_usage in one pass over the top level of obj, where
+// gjson.GetMany would scan the body once per field. Repeated keys resolve as
+// gjson.Get resolves them.
+func routingFields(obj gjson.Result) [5]gjson.Result {
+	var f [5]gjson.Result
+	var seen [5]bool
+	obj.ForEach(func(k, v gjson.Result) bool {
+		i := -1
+		switch k.Str {
+		case "model":
+			i = 0
+		case "stream":
+			i = 1
+		case "models":
+			i = 2
+		case "provider":
+			i = 3
+		case "stream_options":
+			// gjson looks into each repeated object until one has the key.
+			if v = v.Get("include_usage"); v.Exists() {
+				i = 4
+			}
+		}
+		if i >= 0 && !seen[i] {
+			f[i], seen[i] = v, true
+		}
+		return true
+	})
+	return f
 }
 
 // forward tries each candidate, retrying retryable failures with jittered
@@ -356,9 +392,10 @@ func (c *call) respondComplete(m *Model, p chat.Provider, body []byte) (bool, *c
 // upstream never reported usage.
 func estimateTokens(n int) int { return (n + 3) / 4 }
 
+// headers builds the success headers in the call's own array, saving an
+// allocation per request; responders copy them before returning.
 func (c *call) headers(m *Model, contentType string) [][2]string {
-	h := make([][2]string, 0, 6)
-	h = append(h,
+	h := append(c.hdr[:0],
 		[2]string{"Content-Type", contentType},
 		[2]string{"X-Request-Id", c.rec.RequestID},
 		[2]string{"X-Switchyard-Model", m.ID},
@@ -404,11 +441,12 @@ func (c *call) finish(status int, m *Model, err *chat.Error) {
 		g.logError(c, err)
 		return
 	}
-	g.cfg.Logger.Info("request",
-		"request_id", c.rec.RequestID, "endpoint", c.ep.name, "status", status,
-		"model", model, "provider", c.rec.Provider, "stream", c.stream,
-		"attempts", c.rec.Attempts, "latency_ms", c.rec.Latency.Milliseconds(),
-		"estimated_usage", c.rec.Estimated)
+	// Typed attributes: this line is written for every request.
+	g.cfg.Logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("request_id", c.rec.RequestID), slog.String("endpoint", c.ep.name), slog.Int("status", status),
+		slog.String("model", model), slog.String("provider", c.rec.Provider), slog.Bool("stream", c.stream),
+		slog.Int("attempts", c.rec.Attempts), slog.Int64("latency_ms", c.rec.Latency.Milliseconds()),
+		slog.Bool("estimated_usage", c.rec.Estimated))
 }
 
 // logError logs metadata only. Upstream error messages can quote the
@@ -447,16 +485,18 @@ func (s *streamPump) next() ([]byte, error) {
 	s.out = s.out[:0]
 	for {
 		ev, err := s.rd.Next()
-		if err == io.EOF {
-			if (s.tap != nil && s.tap.Done()) || (s.dec != nil && s.dec.Done()) {
+		if err != nil {
+			if s.done() {
+				// The upstream already ended the stream properly; a broken
+				// connection afterwards loses nothing.
 				if s.enc != nil {
 					s.out = s.enc.Finish(s.out)
 				}
 				return s.out, io.EOF
 			}
-			err = errUpstreamEnded
-		}
-		if err != nil {
+			if err == io.EOF {
+				err = errUpstreamEnded
+			}
 			return nil, err
 		}
 		if s.idle != nil {
@@ -501,14 +541,16 @@ func (s *streamPump) next() ([]byte, error) {
 	}
 }
 
-// producedBytes reads the generated text of a pass-through event.
+// producedBytes reads the generated text of a pass-through event. It runs
+// for every event, so it reads data in place: only lengths are kept, and
+// gjson's byte-slice functions would copy each result first.
 func producedBytes(ep *endpoint, data []byte) int {
+	json := unsafe.String(unsafe.SliceData(data), len(data))
 	if ep == epMessages {
-		r := gjson.GetManyBytes(data, "delta.text", "delta.partial_json")
-		return len(r[0].Str) + len(r[1].Str)
+		return len(gjson.Get(json, "delta.text").Str) + len(gjson.Get(json, "delta.partial_json").Str)
 	}
-	r := gjson.GetManyBytes(data, "choices.0.delta.content", "choices.0.delta.tool_calls.0.function.arguments")
-	return len(r[0].Str) + len(r[1].Str)
+	return len(gjson.Get(json, "choices.0.delta.content").Str) +
+		len(gjson.Get(json, "choices.0.delta.tool_calls.0.function.arguments").Str)
 }
 
 func (s *streamPump) usage() (chat.Tokens, bool) {

@@ -11,7 +11,9 @@ import (
 )
 
 // Request is an inbound request as the core sees it. Body is the whole body,
-// already bounded by the adapter to Config.MaxBodyBytes.
+// already bounded by the adapter to Config.MaxBodyBytes. Header and Body may
+// alias the adapter's buffers: the core reads them only until it answers or
+// starts a stream.
 type Request struct {
 	Method string
 	Path   string
@@ -37,6 +39,7 @@ type HeaderGetter interface {
 }
 
 // Responder answers one request. Exactly one of its methods is called, once.
+// Neither keeps header after it returns.
 type Responder interface {
 	// Respond sends a complete response.
 	Respond(status int, header [][2]string, body []byte)

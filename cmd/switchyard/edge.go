@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/switchyard-ai/switchyard/worker"
-	"github.com/switchyard-ai/switchyard/worker/edgehttp"
+	"github.com/switchyard-ai/switchyard/worker/edgefast"
 	"github.com/switchyard-ai/switchyard/worker/keyfile"
 	"github.com/switchyard-ai/switchyard/worker/setup"
 )
@@ -63,7 +65,7 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 		return err
 	}
 	defer closeSink()
-	cfg, err := file.Config(env, keys, edgehttp.NewClient(), sink)
+	cfg, err := file.Config(env, keys, edgefast.NewClient(), sink)
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,22 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	return serveHTTP(ctx, ln, edgehttp.Handler(g))
+	return serveFast(ctx, ln, edgefast.NewServer(g))
+}
+
+// serveFast serves srv on ln until ctx ends, then lets running streams
+// finish for up to 10s.
+func serveFast(ctx context.Context, ln net.Listener, srv *fasthttp.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.ShutdownWithContext(shutdownCtx)
 }
 
 // serveHTTP serves h on ln until ctx ends, then drains for up to 10s.

@@ -12,6 +12,7 @@ import (
 func runEmulator(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	listen := fs.String("listen", envOr("SWITCHYARD_EMULATOR_LISTEN", "127.0.0.1:8090"), "address to serve on (env SWITCHYARD_EMULATOR_LISTEN)")
+	record := fs.Bool("record", true, "keep every request for GET /_emulator/requests; turn off under load, where the record grows without bound")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -20,5 +21,7 @@ func runEmulator(ctx context.Context, args []string) error {
 		return err
 	}
 	slog.Info("provider emulator (stand-in for OpenAI, Anthropic and Gemini) listening", "addr", ln.Addr().String())
-	return serveHTTP(ctx, ln, emulator.New())
+	emu := emulator.New()
+	emu.SetRecording(*record)
+	return serveHTTP(ctx, ln, emu)
 }

@@ -5,7 +5,9 @@ package edgetest
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/internal/emulator"
 	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/edgefast"
 	"github.com/switchyard-ai/switchyard/worker/edgehttp"
 	"github.com/switchyard-ai/switchyard/worker/keyfile"
 	"github.com/switchyard-ai/switchyard/worker/setup"
@@ -42,6 +45,9 @@ type Env struct {
 type Options struct {
 	// Modify changes the configuration before the gateway is built.
 	Modify func(*worker.Config)
+	// Native serves the gateway with the native edge's fasthttp adapter
+	// (edgefast server and upstream client) instead of net/http's.
+	Native bool
 }
 
 // Start runs an emulator and an edge on loopback ports; both stop when the
@@ -82,7 +88,11 @@ func Start(t testing.TB, opts Options) *Env {
 		env.usage = append(env.usage, *r)
 		env.mu.Unlock()
 	})
-	cfg, err := file.Config(func(k string) string { return overrides[k] }, keys, edgehttp.NewClient(), sink)
+	var upstream worker.Upstream = edgehttp.NewClient()
+	if opts.Native {
+		upstream = edgefast.NewClient()
+	}
+	cfg, err := file.Config(func(k string) string { return overrides[k] }, keys, upstream, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +107,34 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	env.Gateway = g
+	if opts.Native {
+		env.BaseURL = serveNative(t, g)
+		return env
+	}
 	srv := httptest.NewServer(edgehttp.Handler(g))
 	t.Cleanup(srv.Close)
 	env.BaseURL = srv.URL
 	return env
+}
+
+// serveNative serves g with edgefast on a loopback port until the test ends.
+func serveNative(t testing.TB, g *worker.Gateway) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := edgefast.NewServer(g)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		// A stream still running after 5s is a leak the test should report.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.ShutdownWithContext(ctx); err != nil {
+			t.Errorf("edge shutdown: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // Usage returns the usage records so far.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,7 @@ type Server struct {
 	nextID   int
 	rules    []*activeRule // oldest first
 	requests []RecordedRequest
+	noRecord atomic.Bool
 }
 
 type activeRule struct {
@@ -87,6 +89,11 @@ func (s *Server) Requests() []RecordedRequest {
 	copy(out, s.requests)
 	return out
 }
+
+// SetRecording turns the recording of requests on (the default) or off. Load
+// tests turn it off: the record keeps every request and would grow without
+// bound.
+func (s *Server) SetRecording(on bool) { s.noRecord.Store(!on) }
 
 // ResetRequests forgets the recorded requests.
 func (s *Server) ResetRequests() {
@@ -165,6 +172,9 @@ type exchange struct {
 
 // recordJSON records a request whose model and stream flag are in its body.
 func (ex *exchange) recordJSON() {
+	if ex.srv.noRecord.Load() {
+		return
+	}
 	var head struct {
 		Model  string `json:"model"`
 		Stream bool   `json:"stream"`
@@ -174,6 +184,9 @@ func (ex *exchange) recordJSON() {
 }
 
 func (ex *exchange) record(model string, stream bool) {
+	if ex.srv.noRecord.Load() {
+		return
+	}
 	ex.srv.record(RecordedRequest{
 		Provider: ex.provider,
 		Path:     ex.r.URL.Path,

@@ -40,10 +40,6 @@ func (d Dialect) name() string {
 	return d.Provider
 }
 
-// gatewayFields are Switchyard's OpenRouter-style extensions. They are read
-// by the router and removed before a body goes upstream.
-var gatewayFields = []string{"models", "provider"}
-
 // inboundRequest admits the gateway's extensions beside the canonical fields
 // so that strict decoding rejects only what no one understands.
 type inboundRequest struct {
@@ -234,19 +230,13 @@ func streamError(provider string, data []byte) *chat.Error {
 		Cause:   errors.New(e.Get("type").String())}
 }
 
-// PrepareNative sets the upstream model, strips the gateway's own fields and,
-// for streams, asks for the usage chunk so billing is exact.
+// PrepareNative sets the upstream model and, for streams, asks for the usage
+// chunk so billing is exact. The gateway's own fields (models, provider) are
+// removed by the core before any dialect sees the body.
 func (Dialect) PrepareNative(body []byte, model string, stream bool) ([]byte, error) {
 	var err error
 	if body, err = sjson.SetBytes(body, "model", model); err != nil {
 		return nil, err
-	}
-	for _, f := range gatewayFields {
-		if gjson.GetBytes(body, f).Exists() {
-			if body, err = sjson.DeleteBytes(body, f); err != nil {
-				return nil, err
-			}
-		}
 	}
 	if stream && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
 		if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
@@ -300,9 +290,10 @@ func (t *streamTap) Tap(ev *sse.Event) (bool, error) {
 	if err := streamError(t.provider, ev.Data); err != nil {
 		return false, err
 	}
-	// Only the usage chunk carries "usage" with a value; a byte search keeps
-	// the common case free of JSON parsing.
-	if !bytes.Contains(ev.Data, []byte(`"usage"`)) {
+	// Only the usage chunk carries "usage" with a value (with include_usage
+	// every other chunk says "usage":null); a byte search keeps the common
+	// case free of JSON parsing.
+	if !hasUsageValue(ev.Data) {
 		return true, nil
 	}
 	res := gjson.GetManyBytes(ev.Data, "usage", "choices.#")
@@ -356,4 +347,25 @@ func jsonKind(k reflect.Kind) string {
 		return "an array"
 	}
 	return "an object"
+}
+
+// hasUsageValue reports whether data may hold a non-null "usage" member. It
+// errs towards true: a false positive only costs a parse.
+func hasUsageValue(data []byte) bool {
+	for {
+		i := bytes.Index(data, []byte(`"usage"`))
+		if i < 0 {
+			return false
+		}
+		rest := bytes.TrimLeft(data[i+len(`"usage"`):], " \t\r\n")
+		if len(rest) == 0 || rest[0] != ':' {
+			data = rest
+			continue
+		}
+		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		if !bytes.HasPrefix(rest, []byte("null")) {
+			return true
+		}
+		data = rest
+	}
 }

@@ -109,11 +109,6 @@ func TestPrepareNative(t *testing.T) {
 			stream: true,
 			want:   map[string]string{"stream_options.include_usage": "true"},
 		},
-		{
-			name:   "strips gateway fields",
-			body:   `{"model":"m","models":["a"],"provider":{"order":["x"]},"messages":[]}`,
-			absent: []string{"models", "provider"},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +155,25 @@ func TestStreamTapUsage(t *testing.T) {
 		u, ok := tap.Usage()
 		if want := (chat.Tokens{Input: 176, CachedInput: 1024, Output: 30, Reasoning: 10}); !ok || u != want || !tap.Done() {
 			t.Errorf("usage %+v ok=%v done=%v, want %+v", u, ok, tap.Done(), want)
+		}
+	}
+}
+
+func TestHasUsageValue(t *testing.T) {
+	tests := []struct {
+		data string
+		want bool
+	}{
+		{`{"choices":[{"delta":{"content":"hi"}}]}`, false},
+		{`{"choices":[],"usage":null}`, false},
+		{`{"choices":[],"usage" : null}`, false},
+		{`{"choices":[],"usage":{"prompt_tokens":1}}`, true},
+		{`{"choices":[{"delta":{"content":"\"usage\""}}],"usage":null}`, false},
+		{`{"a":"\"usage\": 1","usage":{"x":1}}`, true},
+	}
+	for _, tt := range tests {
+		if got := hasUsageValue([]byte(tt.data)); got != tt.want {
+			t.Errorf("hasUsageValue(%s) = %v, want %v", tt.data, got, tt.want)
 		}
 	}
 }
