@@ -77,6 +77,9 @@ type Config struct {
 	// RetryBackoff is the base of the jittered exponential backoff.
 	// Default 200ms.
 	RetryBackoff time.Duration
+	// TopUpURL is shown in the 402 answer when an account has no credit.
+	// Default none.
+	TopUpURL string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

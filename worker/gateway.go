@@ -21,6 +21,7 @@ type Gateway struct {
 	cat     *catalog
 	metrics *metrics
 	latency *latencyTracker
+	limits  *limiter
 }
 
 // endpoint is one inbound API route.
@@ -55,7 +56,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, cat: cat, metrics: newMetrics(cat), latency: newLatencyTracker()}, nil
+	return &Gateway{cfg: cfg, cat: cat, metrics: newMetrics(cat), latency: newLatencyTracker(), limits: newLimiter(cfg.Now)}, nil
 }
 
 // MaxBodyBytes is the request body limit adapters must enforce.
@@ -125,24 +126,21 @@ func (g *Gateway) authenticate(req *Request) (*Key, *chat.Error) {
 	if auth := req.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication, "Authorization header must be \"Bearer <key>\"")
+			return nil, invalidKey("Authorization header must be \"Bearer <key>\"")
 		}
 		secret = strings.TrimSpace(token)
 	} else {
 		secret = req.Header.Get("X-Api-Key")
 	}
 	if secret == "" {
-		return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication,
-			"missing API key: send Authorization: Bearer <key> or x-api-key")
+		return nil, invalidKey("missing API key: send Authorization: Bearer <key> or x-api-key")
 	}
 	key, err := g.cfg.Keys.Resolve(req.ctx(), secret)
-	switch {
-	case errors.Is(err, ErrUnknownKey):
-		return nil, chat.Errorf(http.StatusUnauthorized, chat.TypeAuthentication, "invalid API key")
-	case err != nil:
-		e := chat.Errorf(http.StatusServiceUnavailable, chat.TypeServer, "API keys cannot be checked right now; retry shortly")
-		e.Cause, e.RetryAfter = err, time.Second
-		return nil, e
+	if err != nil {
+		return nil, keyError(err)
+	}
+	if key.ExpiresAt != nil && !g.cfg.Now().Before(*key.ExpiresAt) {
+		return nil, keyError(ErrKeyExpired)
 	}
 	return key, nil
 }
@@ -159,4 +157,35 @@ func newRequestID() string {
 // to the provider untouched.
 func sameDialect(in chat.Inbound, out chat.Outbound) bool {
 	return reflect.TypeOf(in) == reflect.TypeOf(out)
+}
+
+// invalidKey is a 401 as OpenAI words it (invalid_request_error with code
+// invalid_api_key); the Anthropic style maps 401 to authentication_error.
+func invalidKey(msg string) *chat.Error {
+	e := chat.Errorf(http.StatusUnauthorized, chat.TypeInvalidRequest, "%s", msg)
+	e.Code = "invalid_api_key"
+	return e
+}
+
+// keyError turns a resolver's refusal into the client's error.
+func keyError(err error) *chat.Error {
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		return invalidKey("invalid API key")
+	case errors.Is(err, ErrKeyRevoked):
+		e := invalidKey("this API key has been revoked")
+		e.Code = "key_revoked"
+		return e
+	case errors.Is(err, ErrKeyExpired):
+		e := invalidKey("this API key has expired")
+		e.Code = "key_expired"
+		return e
+	case errors.Is(err, ErrKeySuspended):
+		e := chat.Errorf(http.StatusForbidden, chat.TypePermission, "this API key or its account is suspended")
+		e.Code = "key_suspended"
+		return e
+	}
+	e := chat.Errorf(http.StatusServiceUnavailable, chat.TypeServer, "API keys cannot be checked right now; retry shortly")
+	e.Cause, e.RetryAfter = err, time.Second
+	return e
 }

@@ -74,8 +74,8 @@ func testBadInput(t *testing.T, native bool) {
 		{"missing model", "/v1/chat/completions", edgetest.Key, `{"messages":[]}`, 400, "invalid_request_error", false},
 		{"stream not bool", "/v1/chat/completions", edgetest.Key, `{"model":"openai/gpt-4o-mini","stream":"yes","messages":[{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", false},
 		{"too large", "/v1/chat/completions", edgetest.Key, big, 413, "request_too_large", false},
-		{"no key", "/v1/chat/completions", "", chatBody, 401, "authentication_error", false},
-		{"unknown key", "/v1/chat/completions", "sk-nope", chatBody, 401, "authentication_error", false},
+		{"no key", "/v1/chat/completions", "", chatBody, 401, "invalid_request_error", false},
+		{"unknown key", "/v1/chat/completions", "sk-nope", chatBody, 401, "invalid_request_error", false},
 		{"unknown model", "/v1/chat/completions", edgetest.Key, `{"model":"openai/gpt-9","messages":[{"role":"user","content":"hi"}]}`, 404, "not_found_error", false},
 		{"model not allowed for key", "/v1/chat/completions", edgetest.RestrictedKey, `{"model":"anthropic/claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}`, 403, "permission_error", false},
 		{"embedding model on chat", "/v1/chat/completions", edgetest.Key, `{"model":"openai/text-embedding-3-small","messages":[{"role":"user","content":"hi"}]}`, 400, "invalid_request_error", false},
@@ -442,4 +442,62 @@ func httpGet(url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+func TestKeyStatesAndLimits(t *testing.T) {
+	env := edgetest.Start(t, edgetest.Options{})
+	for _, tt := range []struct {
+		name, key string
+		status    int
+		code      string
+	}{
+		{"revoked", edgetest.RevokedKey, 401, "key_revoked"},
+		{"expired", edgetest.ExpiredKey, 401, "key_expired"},
+	} {
+		r := post(t, env, "/v1/chat/completions", tt.key, chatBody)
+		if r.status != tt.status || !strings.Contains(r.body, `"code":"`+tt.code+`"`) {
+			t.Errorf("%s key: %d %s", tt.name, r.status, r.body)
+		}
+	}
+
+	for i := range 2 {
+		if r := post(t, env, "/v1/chat/completions", edgetest.LimitedKey, chatBody); r.status != 200 {
+			t.Fatalf("request %d within the limit: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := post(t, env, "/v1/chat/completions", edgetest.LimitedKey, chatBody)
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "rate_limit_exceeded") {
+		t.Errorf("third request in a minute with a 2/min key: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if got := post(t, env, "/v1/chat/completions", edgetest.Key, chatBody); got.status != 200 {
+		t.Errorf("another key was limited too: %d", got.status)
+	}
+
+	// The first request spends more than 10 tokens; the next must wait.
+	if r := post(t, env, "/v1/chat/completions", edgetest.TokenLimitedKey, chatBody); r.status != 200 {
+		t.Fatalf("first token-limited request: %d %s", r.status, r.body)
+	}
+	if r := post(t, env, "/v1/chat/completions", edgetest.TokenLimitedKey, chatBody); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Errorf("token-limited key over budget: %d %s", r.status, r.body)
+	}
+}
+
+func TestFinishReasonRecorded(t *testing.T) {
+	env := edgetest.Start(t, edgetest.Options{})
+	for _, tt := range []struct{ path, body, want string }{
+		{"/v1/chat/completions", `{"model":"openai/gpt-4o-mini","max_tokens":2,"messages":[{"role":"user","content":"one two three four"}]}`, "length"},
+		{"/v1/chat/completions", `{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "stop"},
+		{"/v1/messages", `{"model":"anthropic/claude-haiku-4-5","max_tokens":2,"messages":[{"role":"user","content":"one two three four"}]}`, "length"},
+		{"/v1/messages", `{"model":"anthropic/claude-haiku-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}`, "stop"},
+		{"/v1/chat/completions", `{"model":"google/gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"hi"}]}`, "stop"},
+		{"/v1/chat/completions", `{"model":"anthropic/claude-haiku-4-5","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],"messages":[{"role":"user","content":"hi"}]}`, "tool_calls"},
+	} {
+		r := post(t, env, tt.path, edgetest.Key, tt.body, "anthropic-version", "2023-06-01")
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", tt.body, r.status, r.body)
+		}
+		if got := env.UsageFor(t, r.header.Get("X-Request-Id")).FinishReason; got != tt.want {
+			t.Errorf("%s %s: finish reason %q, want %q", tt.path, tt.body, got, tt.want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,7 @@ type call struct {
 	wantUsage bool
 	rec       UsageRecord
 	start     time.Time
+	key       *Key
 
 	canon    *chat.Request
 	canonErr error
@@ -66,6 +68,15 @@ func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
 		return
 	}
 	c.rec.KeyID, c.rec.AccountID = key.ID, key.AccountID
+	c.key = key
+	if err := g.checkCredit(key); err != nil {
+		c.fail(nil, err)
+		return
+	}
+	if err := g.limits.admit(key); err != nil {
+		c.fail(nil, err)
+		return
+	}
 	cands, err := c.parse(key)
 	if err != nil {
 		c.fail(nil, err)
@@ -359,6 +370,7 @@ func (c *call) respondComplete(m *Model, p chat.Provider, body []byte) (bool, *c
 	case native:
 		out = body
 		tokens, ok = d.ResponseUsage(body)
+		c.rec.FinishReason = nativeFinishReason(c.ep, body)
 	case c.ep.op == chat.OpEmbeddings:
 		out, tokens, err = d.(chat.Embedder).DecodeEmbeddings(body, c.emb)
 		ok = err == nil
@@ -367,6 +379,9 @@ func (c *call) respondComplete(m *Model, p chat.Provider, body []byte) (bool, *c
 		if resp, err = d.DecodeResponse(body); err == nil {
 			if resp.Usage != nil {
 				tokens, ok = resp.Usage.Tokens(), true
+			}
+			if len(resp.Choices) > 0 {
+				c.rec.FinishReason = resp.Choices[0].FinishReason
 			}
 			out, err = c.ep.inbound.EncodeResponse(resp)
 		}
@@ -433,6 +448,9 @@ func (c *call) finish(status int, m *Model, err *chat.Error) {
 		c.rec.ServedModel, c.rec.Provider = m.ID, m.Provider
 		c.rec.CostMicros = m.Cost(c.rec.Tokens)
 		model = m.ID
+	}
+	if c.key != nil {
+		g.limits.charge(c.key, c.rec.Tokens.Total())
 	}
 	g.cfg.Usage.Record(&c.rec)
 	g.metrics.request(c.ep.name, c.rec.Provider, model, status)
@@ -510,6 +528,9 @@ func (s *streamPump) next() ([]byte, error) {
 			if fwd {
 				s.out = append(s.out, ev.Raw...)
 				s.produced += producedBytes(s.c.ep, ev.Data)
+				if bytes.Contains(ev.Data, finishMarker(s.c.ep)) {
+					s.c.rec.FinishReason = nativeFinishReason(s.c.ep, ev.Data)
+				}
 			}
 		} else {
 			chunks, err := s.dec.Decode(ev)
@@ -525,6 +546,9 @@ func (s *streamPump) next() ([]byte, error) {
 					ch.Usage = nil
 				}
 				for _, cc := range ch.Choices {
+					if cc.FinishReason != nil {
+						s.c.rec.FinishReason = *cc.FinishReason
+					}
 					if cc.Delta.Content != nil {
 						s.produced += len(*cc.Delta.Content)
 					}
@@ -669,4 +693,41 @@ func (c *call) settleStreamUsage(s *streamPump, status int) {
 		c.rec.Estimated = true
 	}
 	c.rec.Tokens = tokens
+}
+
+var (
+	openAIFinish    = []byte(`"finish_reason":"`)
+	anthropicFinish = []byte(`"stop_reason":"`)
+)
+
+// finishMarker is the byte pattern of a set finish reason in a
+// pass-through event, so that only the event carrying it is parsed.
+func finishMarker(ep *endpoint) []byte {
+	if ep == epMessages {
+		return anthropicFinish
+	}
+	return openAIFinish
+}
+
+// anthropicStops maps Anthropic's stop reasons to canonical finish reasons.
+var anthropicStops = map[string]string{
+	"end_turn":      chat.FinishStop,
+	"stop_sequence": chat.FinishStop,
+	"pause_turn":    chat.FinishStop,
+	"max_tokens":    chat.FinishLength,
+	"tool_use":      chat.FinishToolCalls,
+	"refusal":       chat.FinishContentFilter,
+}
+
+// nativeFinishReason reads the finish reason of a pass-through body or
+// event, in canonical spelling.
+func nativeFinishReason(ep *endpoint, data []byte) string {
+	if ep == epMessages {
+		r := gjson.GetBytes(data, "delta.stop_reason")
+		if !r.Exists() {
+			r = gjson.GetBytes(data, "stop_reason")
+		}
+		return anthropicStops[r.Str]
+	}
+	return gjson.GetBytes(data, "choices.0.finish_reason").Str
 }

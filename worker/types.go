@@ -75,6 +75,24 @@ type Key struct {
 	AccountID string
 	// AllowedModels restricts the key to these model ids; empty allows all.
 	AllowedModels []string
+	// Limits are enforced at the edge; zero values mean unlimited.
+	Limits KeyLimits
+	// ExpiresAt is when the key stops working; nil never.
+	ExpiresAt *time.Time
+	// BalanceExhausted is set when the account has no credit left.
+	BalanceExhausted bool
+	// MonthSpendMicros is the key's spend this calendar month, as of the
+	// resolver's last look.
+	MonthSpendMicros int64
+	// PluginHash names the account's active routing plugin; empty for none.
+	PluginHash string
+}
+
+// KeyLimits are per-key limits.
+type KeyLimits struct {
+	RequestsPerMinute     int
+	TokensPerMinute       int
+	MonthlySpendCapMicros int64
 }
 
 // Allows reports whether the key may use model.
@@ -90,13 +108,19 @@ func (k *Key) Allows(model string) bool {
 	return false
 }
 
-// ErrUnknownKey is returned by a KeyResolver for a secret it does not know.
-var ErrUnknownKey = errors.New("unknown API key")
+// Errors a KeyResolver returns for keys that must be refused.
+var (
+	ErrUnknownKey   = errors.New("unknown API key")
+	ErrKeyRevoked   = errors.New("API key revoked")
+	ErrKeyExpired   = errors.New("API key expired")
+	ErrKeySuspended = errors.New("API key suspended")
+)
 
 // KeyResolver turns a presented secret into a Key.
 type KeyResolver interface {
-	// Resolve returns ErrUnknownKey for an unknown or revoked secret; any
-	// other error means the resolver could not decide (503 to the client).
+	// Resolve returns ErrUnknownKey, ErrKeyRevoked, ErrKeyExpired or
+	// ErrKeySuspended for keys to refuse; any other error means the resolver
+	// could not decide (503 to the client).
 	Resolve(ctx context.Context, secret string) (*Key, error)
 }
 
@@ -117,8 +141,11 @@ type UsageRecord struct {
 	Stream      bool   `json:"stream"`
 	Status      int    `json:"status"`
 	// ErrorType is the error's type when Status is not 200.
-	ErrorType string      `json:"error_type,omitempty"`
-	Tokens    chat.Tokens `json:"tokens"`
+	ErrorType string `json:"error_type,omitempty"`
+	// FinishReason is the canonical finish reason (stop, length,
+	// tool_calls, content_filter) when the answer said.
+	FinishReason string      `json:"finish_reason,omitempty"`
+	Tokens       chat.Tokens `json:"tokens"`
 	// Estimated is true when the upstream never reported usage (a client
 	// hung up before it did) and the counts are the gateway's estimate.
 	Estimated bool `json:"estimated"`

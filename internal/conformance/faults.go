@@ -20,7 +20,7 @@ func (s *suite) testErrors(t *testing.T) {
 			status  int
 			errType string
 		}{
-			{"invalid key", "sk-sy-conformance-not-a-key", "openai/gpt-4o-mini", 401, chat.TypeAuthentication},
+			{"invalid key", "sk-sy-conformance-not-a-key", "openai/gpt-4o-mini", 401, chat.TypeInvalidRequest},
 			{"unknown model", s.tg.APIKey, "openai/no-such-model", 404, chat.TypeNotFound},
 		} {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {

@@ -27,6 +27,16 @@ const Key = "sk-sy-test-0123456789abcdef"
 // RestrictedKey may only use openai/gpt-4o-mini.
 const RestrictedKey = "sk-sy-test-restricted"
 
+// Keys with limits and states, for the refusal paths.
+const (
+	LimitedKey      = "sk-sy-test-two-per-minute"
+	TokenLimitedKey = "sk-sy-test-ten-tokens-per-minute"
+	RevokedKey      = "sk-sy-test-revoked"
+	ExpiredKey      = "sk-sy-test-expired"
+)
+
+var expired = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // Env is a running edge and emulator.
 type Env struct {
 	// BaseURL is the edge's root, without /v1.
@@ -79,6 +89,10 @@ func Start(t testing.TB, opts Options) *Env {
 	keys, err := keyfile.New([]keyfile.Entry{
 		{ID: "key_test", AccountID: "acct_test", Secret: Key},
 		{ID: "key_restricted", AccountID: "acct_test", Secret: RestrictedKey, AllowedModels: []string{"openai/gpt-4o-mini"}},
+		{ID: "key_limited", AccountID: "acct_test", Secret: LimitedKey, RequestsPerMinute: 2},
+		{ID: "key_token_limited", AccountID: "acct_test", Secret: TokenLimitedKey, TokensPerMinute: 10},
+		{ID: "key_revoked", AccountID: "acct_test", Secret: RevokedKey, Revoked: true},
+		{ID: "key_expired", AccountID: "acct_test", Secret: ExpiredKey, ExpiresAt: &expired},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/worker"
 )
@@ -22,6 +23,13 @@ type Entry struct {
 	Secret        string   `json:"secret,omitempty"`
 	SecretSHA256  string   `json:"secret_sha256,omitempty"`
 	AllowedModels []string `json:"allowed_models,omitempty"`
+	// RequestsPerMinute and TokensPerMinute limit the key; 0 is unlimited.
+	RequestsPerMinute int `json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int `json:"tokens_per_minute,omitempty"`
+	// ExpiresAt ends the key's validity; absent never.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Revoked refuses the key with a clear message instead of "invalid".
+	Revoked bool `json:"revoked,omitempty"`
 }
 
 // File is the file's shape: {"keys":[...]}.
@@ -32,7 +40,8 @@ type File struct {
 // Resolver holds keys by the SHA-256 of their secret, so secrets are not
 // kept in memory in the clear after loading.
 type Resolver struct {
-	byHash map[[32]byte]*worker.Key
+	byHash  map[[32]byte]*worker.Key
+	revoked map[[32]byte]bool
 }
 
 var _ worker.KeyResolver = (*Resolver)(nil)
@@ -54,7 +63,7 @@ func Load(path string) (*Resolver, error) {
 
 // New builds a resolver from entries.
 func New(entries []Entry) (*Resolver, error) {
-	r := &Resolver{byHash: make(map[[32]byte]*worker.Key, len(entries))}
+	r := &Resolver{byHash: make(map[[32]byte]*worker.Key, len(entries)), revoked: make(map[[32]byte]bool)}
 	for i, e := range entries {
 		var h [32]byte
 		switch {
@@ -76,7 +85,11 @@ func New(entries []Entry) (*Resolver, error) {
 		if _, dup := r.byHash[h]; dup {
 			return nil, fmt.Errorf("keyfile: key %s repeats a secret", e.ID)
 		}
-		r.byHash[h] = &worker.Key{ID: e.ID, AccountID: e.AccountID, AllowedModels: e.AllowedModels}
+		r.byHash[h] = &worker.Key{
+			ID: e.ID, AccountID: e.AccountID, AllowedModels: e.AllowedModels, ExpiresAt: e.ExpiresAt,
+			Limits: worker.KeyLimits{RequestsPerMinute: e.RequestsPerMinute, TokensPerMinute: e.TokensPerMinute},
+		}
+		r.revoked[h] = e.Revoked
 	}
 	return r, nil
 }
@@ -84,7 +97,11 @@ func New(entries []Entry) (*Resolver, error) {
 // Resolve looks a secret up by its hash. Matching on a hash rather than the
 // secret means lookup timing reveals nothing about valid secrets.
 func (r *Resolver) Resolve(_ context.Context, secret string) (*worker.Key, error) {
-	if k, ok := r.byHash[sha256.Sum256([]byte(secret))]; ok {
+	h := sha256.Sum256([]byte(secret))
+	if k, ok := r.byHash[h]; ok {
+		if r.revoked[h] {
+			return nil, worker.ErrKeyRevoked
+		}
 		return k, nil
 	}
 	return nil, worker.ErrUnknownKey
