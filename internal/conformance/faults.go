@@ -18,17 +18,21 @@ func (s *suite) testErrors(t *testing.T) {
 			key     string
 			model   string
 			status  int
-			errType string
+			// errType is per style: OpenAI words a bad key as
+			// invalid_request_error, Anthropic as authentication_error.
+			errType map[string]string
 		}{
-			{"invalid key", "sk-sy-conformance-not-a-key", "openai/gpt-4o-mini", 401, chat.TypeInvalidRequest},
-			{"unknown model", s.tg.APIKey, "openai/no-such-model", 404, chat.TypeNotFound},
+			{"invalid key", "sk-sy-conformance-not-a-key", "openai/gpt-4o-mini", 401,
+				map[string]string{"openai": chat.TypeInvalidRequest, "anthropic": chat.TypeAuthentication}},
+			{"unknown model", s.tg.APIKey, "openai/no-such-model", 404,
+				map[string]string{"openai": chat.TypeNotFound, "anthropic": chat.TypeNotFound}},
 		} {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				c := st.open(t, s, tc.key)
 				for _, stream := range []bool{false, true} {
 					_, err := call(t, c, chatRequest{model: tc.model, stream: stream, turns: []turn{user(prompt)}})
-					checkAPIError(t, c, mode(stream), err, tc.status, tc.errType)
+					checkAPIError(t, c, mode(stream), err, tc.status, tc.errType[st.name])
 				}
 			})
 		}
