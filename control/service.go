@@ -325,11 +325,34 @@ func (s *Service) RevokeManagementToken(ctx context.Context, accountID, id strin
 // CreateKey creates an API key. The returned secret is shown once and
 // cannot be recovered; the edge knows the key by HashSecret(secret).
 func (s *Service) CreateKey(ctx context.Context, accountID string, in KeyCreate) (*APIKey, string, error) {
+	secret := APIKeyPrefix + randomBase62(secretRandomLen)
+	k, err := s.createKey(ctx, accountID, secret, in)
+	return k, secret, err
+}
+
+// minImportedSecretLen keeps operator-chosen secrets out of guessing range.
+const minImportedSecretLen = 16
+
+// ImportKey creates an API key with a secret the operator chose, for
+// carrying keys over from another system and for the development setup's
+// fixed demo key. Customers only ever get generated secrets.
+//
+// # Errors
+//
+// EINVALID for a secret under 16 characters, ECONFLICT when the secret is
+// already a key.
+func (s *Service) ImportKey(ctx context.Context, accountID, secret string, in KeyCreate) (*APIKey, error) {
+	if len(secret) < minImportedSecretLen {
+		return nil, Errorf(EINVALID, "an imported key secret must be at least %d characters", minImportedSecretLen)
+	}
+	return s.createKey(ctx, accountID, secret, in)
+}
+
+func (s *Service) createKey(ctx context.Context, accountID, secret string, in KeyCreate) (*APIKey, error) {
 	now := s.now()
 	if err := in.validate(now); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	secret := APIKeyPrefix + randomBase62(secretRandomLen)
 	k := &APIKey{
 		ID:            newID("key"),
 		AccountID:     accountID,
@@ -345,9 +368,9 @@ func (s *Service) CreateKey(ctx context.Context, accountID string, in KeyCreate)
 		k.ExpiresAt = &t
 	}
 	if err := s.store.CreateKey(ctx, k, HashSecret(secret)); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return k, secret, nil
+	return k, nil
 }
 
 func nonNil(s []string) []string {

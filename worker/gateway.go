@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/worker/chat"
@@ -17,8 +18,10 @@ import (
 
 // Gateway is the edge core. It is safe for concurrent use.
 type Gateway struct {
-	cfg     Config
-	cat     *catalog
+	cfg Config
+	// cat is swapped whole when the catalog changes (SetModels); a request
+	// keeps the catalog it started with.
+	cat     atomic.Pointer[catalog]
 	metrics *metrics
 	latency *latencyTracker
 	limits  *limiter
@@ -56,7 +59,34 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &Gateway{cfg: cfg, cat: cat, metrics: newMetrics(cat), latency: newLatencyTracker(), limits: newLimiter(cfg.Now)}, nil
+	g := &Gateway{cfg: cfg, latency: newLatencyTracker(), limits: newLimiter(cfg.Now)}
+	g.cat.Store(cat)
+	g.metrics = newMetrics(g.catalog)
+	return g, nil
+}
+
+func (g *Gateway) catalog() *catalog { return g.cat.Load() }
+
+// SetModels replaces the model catalog and aliases, for example when the
+// control service publishes new prices. Requests in flight finish with the
+// catalog they started with. Models whose provider is not configured at this
+// edge are an error, as in New.
+func (g *Gateway) SetModels(models []Model, aliases map[string][]string) error {
+	cfg := g.cfg
+	cfg.Models, cfg.Aliases = models, aliases
+	cat, err := newCatalog(&cfg)
+	if err != nil {
+		return err
+	}
+	g.cat.Store(cat)
+	return nil
+}
+
+// HasProvider reports whether a provider is configured, so that a catalog
+// from elsewhere can be filtered to what this edge can serve.
+func (g *Gateway) HasProvider(name string) bool {
+	_, ok := g.catalog().providers[name]
+	return ok
 }
 
 // MaxBodyBytes is the request body limit adapters must enforce.

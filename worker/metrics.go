@@ -15,7 +15,7 @@ import (
 // codes, never from what a client sent, so no content or key can become a
 // label and cardinality stays bounded.
 type metrics struct {
-	cat      *catalog
+	cat      func() *catalog
 	mu       sync.Mutex
 	requests map[[4]string]int64
 	tokenSum map[[3]string]int64
@@ -23,7 +23,7 @@ type metrics struct {
 	authFail int64
 }
 
-func newMetrics(cat *catalog) *metrics {
+func newMetrics(cat func() *catalog) *metrics {
 	return &metrics{
 		cat:      cat,
 		requests: make(map[[4]string]int64),
@@ -35,10 +35,11 @@ func newMetrics(cat *catalog) *metrics {
 // label maps a model to a catalog id or "none", so that an arbitrary model
 // name a client sent never becomes a label.
 func (m *metrics) label(provider, model string) (string, string) {
-	if _, ok := m.cat.providers[provider]; !ok {
+	cat := m.cat()
+	if _, ok := cat.providers[provider]; !ok {
 		provider = "none"
 	}
-	if _, ok := m.cat.models[model]; !ok {
+	if _, ok := cat.models[model]; !ok {
 		model = "none"
 	}
 	return provider, model

@@ -58,8 +58,8 @@ func (g *Gateway) openAIModelList() []byte {
 	list := struct {
 		Object string  `json:"object"`
 		Data   []entry `json:"data"`
-	}{Object: "list", Data: make([]entry, 0, len(g.cat.ordered))}
-	for _, m := range g.cat.ordered {
+	}{Object: "list", Data: make([]entry, 0, len(g.catalog().ordered))}
+	for _, m := range g.catalog().ordered {
 		e := entry{ID: m.ID, Object: "model", Created: modelsCreated, OwnedBy: m.Provider, Kind: m.Kind, ContextLength: m.ContextLength}
 		if m.InputPrice > 0 || m.OutputPrice > 0 {
 			e.Pricing = &modelPricing{Prompt: dollars(m.InputPrice), Completion: dollars(m.OutputPrice)}
@@ -87,7 +87,7 @@ func (g *Gateway) anthropicModelList() []byte {
 		LastID  *string `json:"last_id"`
 	}{Data: []entry{}}
 	created := time.Unix(modelsCreated, 0).UTC().Format(time.RFC3339)
-	for _, m := range g.cat.ordered {
+	for _, m := range g.catalog().ordered {
 		if m.Kind != "chat" {
 			continue
 		}

@@ -140,7 +140,7 @@ func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
 	if c.ep.op == chat.OpEmbeddings {
 		kind = "embedding"
 	}
-	if len(c.g.cat.expand(names[0])) > 0 {
+	if len(c.g.catalog().expand(names[0])) > 0 {
 		// Only names the catalog knows are recorded: a client-chosen
 		// string is content until proven otherwise.
 		c.rec.Model = names[0]
@@ -187,7 +187,7 @@ func (c *call) forward(cands []*Model) {
 	deadline := c.start.Add(g.cfg.RequestTimeout)
 	var lastErr, translateErr *chat.Error
 	for _, m := range cands {
-		p := g.cat.providers[m.Provider]
+		p := g.catalog().providers[m.Provider]
 		body, err := c.upstreamBody(m, p)
 		if err != nil {
 			if translateErr == nil {

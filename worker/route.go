@@ -47,7 +47,7 @@ func parsePrefs(raw []byte) (*ProviderPrefs, *chat.Error) {
 func (g *Gateway) candidates(key *Key, names []string, kind string, prefs *ProviderPrefs) ([]*Model, *chat.Error) {
 	var out []*Model
 	for i, name := range names {
-		ms := g.cat.expand(name)
+		ms := g.catalog().expand(name)
 		if len(ms) == 0 {
 			param := "model"
 			if i > 0 {

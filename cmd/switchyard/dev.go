@@ -2,33 +2,104 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 
+	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/internal/emulator"
-	"github.com/switchyard-ai/switchyard/worker/keyfile"
 	"github.com/switchyard-ai/switchyard/worker/setup"
 )
 
-// runDev starts the edge with the emulator standing in for every provider
-// whose API key is absent, so the whole path works offline.
+// The demo account dev seeds.
+const (
+	demoEmail  = "demo@switchyard.local"
+	demoCredit = 10_000_000 // $10
+)
+
+// runDev starts the control service with the embedded database, the
+// emulator standing in for every provider whose API key is absent, and an
+// edge wired to both, so the whole path works offline.
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var f edgeFlags
 	f.register(fs)
+	var sf storeFlags
+	sf.register(fs)
+	controlListen := fs.String("control-listen", envOr("SWITCHYARD_CONTROL_LISTEN", "127.0.0.1:8081"), "control service address (env SWITCHYARD_CONTROL_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	return dev(ctx, f, sf, *controlListen, os.Stdout)
+}
+
+func dev(ctx context.Context, f edgeFlags, sf storeFlags, controlListen string, out io.Writer) error {
 	file, err := setup.Load(f.config)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	env, err := startEmulatorFor(ctx, file)
 	if err != nil {
 		return err
+	}
+
+	svc, st, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	demoKey, password, err := seedDemo(ctx, svc)
+	if err != nil {
+		return err
+	}
+	edgeToken := "sy-edge-dev-" + rand.Text()
+	cln, err := net.Listen("tcp", controlListen)
+	if err != nil {
+		return err
+	}
+	controlURL := "http://" + cln.Addr().String()
+	go func() {
+		if err := serveHTTP(ctx, cln, httpapi.New(svc, httpapi.Config{EdgeTokens: []string{edgeToken}})); err != nil {
+			slog.Error("control service stopped", "err", err)
+		}
+	}()
+	slog.Info("control service listening", "addr", cln.Addr().String(), "data_dir", sf.dataDir)
+
+	f.controlURL, f.edgeToken = controlURL, edgeToken
+	return serveEdge(ctx, f, file, env, nil, func(addr string) {
+		pw := "(unchanged; set at the first run)"
+		if password != "" {
+			pw = password
+		}
+		fmt.Fprintf(out, `
+Switchyard dev is ready.
+
+  Edge URL:        http://%[1]s/v1
+  Control API:     %[3]s/api/v1
+  Demo account:    %[4]s  password %[5]s
+  Demo API key:    %[2]s
+
+Try it:
+
+  curl -s http://%[1]s/v1/chat/completions \
+    -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" \
+    -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
+
+`, addr, demoKey, controlURL, demoEmail, pw)
+	})
+}
+
+// startEmulatorFor starts the emulator and returns an environment in which
+// every provider without an API key points at it.
+func startEmulatorFor(ctx context.Context, file *setup.File) (setup.Env, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	emuURL := "http://" + ln.Addr().String()
 	go func() {
@@ -56,35 +127,43 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		slog.Info("provider is EMULATED (local stand-in, not the real API)", "provider", p.Name, "emulator", emuURL)
 	}
-	env := func(name string) string {
+	return func(name string) string {
 		if v, ok := overrides[name]; ok {
 			return v
 		}
 		return os.Getenv(name)
-	}
-	demo := envOr("SWITCHYARD_DEMO_KEY", randomKey())
-	var keys *keyfile.Resolver
-	if f.keys != "" {
-		keys, err = keyfile.Load(f.keys)
-	} else {
-		keys, err = keyfile.New([]keyfile.Entry{{ID: "key_demo", AccountID: "acct_demo", Secret: demo}})
+	}, nil
+}
+
+// seedDemo makes sure the demo account exists with credit and returns an
+// API key for it: SWITCHYARD_DEMO_KEY if set (created once), else a fresh
+// key each run, since stored keys are hashes and cannot be shown again. The
+// password is returned only when the account was created now.
+func seedDemo(ctx context.Context, svc *control.Service) (key, password string, err error) {
+	acct, err := svc.AccountByEmail(ctx, demoEmail)
+	if control.ErrorCode(err) == control.ENOTFOUND {
+		password = envOr("SWITCHYARD_DEMO_PASSWORD", rand.Text())
+		acct, err = svc.CreateAccount(ctx, control.AccountCreate{Name: "Demo User", Email: demoEmail, Company: "Demo", BillingAddress: "1 Demo Street, Example City", Password: password})
 	}
 	if err != nil {
-		return err
+		return "", "", fmt.Errorf("demo account: %w", err)
 	}
-	return serveEdge(ctx, f, file, env, keys, func(addr string) {
-		fmt.Printf(`
-Switchyard dev edge is ready.
-
-  URL:          http://%[1]s/v1
-  Demo API key: %[2]s
-
-Try it:
-
-  curl -s http://%[1]s/v1/chat/completions \
-    -H "Authorization: Bearer %[2]s" -H "Content-Type: application/json" \
-    -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}'
-
-`, addr, demo)
-	})
+	if _, err := svc.GrantCredits(ctx, acct.ID, demoCredit, "dev seed credit", "dev-seed"); err != nil && control.ErrorCode(err) != control.ECONFLICT {
+		return "", "", fmt.Errorf("demo credit: %w", err)
+	}
+	if key = os.Getenv("SWITCHYARD_DEMO_KEY"); key != "" {
+		_, err := svc.KeySnapshot(ctx, control.HashSecret(key))
+		if control.ErrorCode(err) == control.ENOTFOUND {
+			_, err = svc.ImportKey(ctx, acct.ID, key, control.KeyCreate{Name: "demo (SWITCHYARD_DEMO_KEY)"})
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("demo key: %w", err)
+		}
+		return key, password, nil
+	}
+	_, key, err = svc.CreateKey(ctx, acct.ID, control.KeyCreate{Name: "dev demo key"})
+	if err != nil {
+		return "", "", fmt.Errorf("demo key: %w", err)
+	}
+	return key, password, nil
 }

@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/controlclient"
 	"github.com/switchyard-ai/switchyard/worker/edgefast"
 	"github.com/switchyard-ai/switchyard/worker/keyfile"
 	"github.com/switchyard-ai/switchyard/worker/setup"
@@ -23,17 +26,25 @@ import (
 
 // edgeFlags are the settings shared by edge and dev.
 type edgeFlags struct {
-	listen   string
-	config   string
-	keys     string
-	usageLog string
+	listen     string
+	config     string
+	keys       string
+	usageLog   string
+	controlURL string
+	edgeToken  string
+	spill      string
+	topUpURL   string
 }
 
 func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", envOr("SWITCHYARD_LISTEN", "127.0.0.1:8080"), "address to serve on (env SWITCHYARD_LISTEN)")
 	fs.StringVar(&f.config, "config", os.Getenv("SWITCHYARD_CONFIG"), "edge configuration file; empty uses the built-in providers and catalog (env SWITCHYARD_CONFIG)")
-	fs.StringVar(&f.keys, "keys", os.Getenv("SWITCHYARD_KEYS"), "API key file (JSON); required for edge unless dev (env SWITCHYARD_KEYS)")
-	fs.StringVar(&f.usageLog, "usage-log", os.Getenv("SWITCHYARD_USAGE_LOG"), "append usage records (metadata only) as JSON lines to this file; empty discards them (env SWITCHYARD_USAGE_LOG)")
+	fs.StringVar(&f.keys, "keys", os.Getenv("SWITCHYARD_KEYS"), "API key file (JSON), for an edge without a control service (env SWITCHYARD_KEYS)")
+	fs.StringVar(&f.usageLog, "usage-log", os.Getenv("SWITCHYARD_USAGE_LOG"), "with -keys: append usage records (metadata only) as JSON lines to this file; empty discards them (env SWITCHYARD_USAGE_LOG)")
+	fs.StringVar(&f.controlURL, "control-url", os.Getenv("SWITCHYARD_CONTROL_URL"), "control service root; keys, catalog and usage then go through it (env SWITCHYARD_CONTROL_URL)")
+	fs.StringVar(&f.edgeToken, "edge-token", os.Getenv("SWITCHYARD_EDGE_TOKEN"), "bearer token for the control service's edge API (env SWITCHYARD_EDGE_TOKEN)")
+	fs.StringVar(&f.spill, "usage-spill", envOr("SWITCHYARD_USAGE_SPILL", "data/usage-spill.jsonl"), "file holding usage records the control service has not acknowledged yet (env SWITCHYARD_USAGE_SPILL)")
+	fs.StringVar(&f.topUpURL, "top-up-url", os.Getenv("SWITCHYARD_TOP_UP_URL"), "where the 402 answer tells users to add credits (env SWITCHYARD_TOP_UP_URL)")
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -43,45 +54,138 @@ func runEdge(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if f.keys == "" {
-		return errors.New("-keys (or SWITCHYARD_KEYS) is required")
-	}
-	keys, err := keyfile.Load(f.keys)
-	if err != nil {
-		return err
-	}
 	file, err := setup.Load(f.config)
 	if err != nil {
 		return err
 	}
-	return serveEdge(ctx, f, file, os.Getenv, keys, nil)
+	switch {
+	case f.controlURL != "":
+		if f.edgeToken == "" {
+			return errors.New("-edge-token (or SWITCHYARD_EDGE_TOKEN) is required with -control-url")
+		}
+		return serveEdge(ctx, f, file, os.Getenv, nil, nil)
+	case f.keys != "":
+		keys, err := keyfile.Load(f.keys)
+		if err != nil {
+			return err
+		}
+		return serveEdge(ctx, f, file, os.Getenv, keys, nil)
+	}
+	return errors.New("give -control-url (SWITCHYARD_CONTROL_URL) or -keys (SWITCHYARD_KEYS)")
 }
 
-// serveEdge builds the gateway and serves it until ctx ends. ready, when
-// set, is called with the bound address.
+// serveEdge builds the gateway and serves it until ctx ends. With
+// f.controlURL set, keys, the catalog and usage go through the control
+// service and keys must be nil. ready, when set, is called with the bound
+// address.
 func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env, keys worker.KeyResolver, ready func(addr string)) error {
-	sink, closeSink, err := usageSink(f.usageLog)
+	up := edgefast.NewClient()
+	var (
+		sink    worker.UsageSink
+		conn    *controlclient.Conn
+		closeFn func()
+	)
+	if f.controlURL != "" {
+		conn = controlclient.NewConn(f.controlURL, f.edgeToken, up)
+		keys = controlclient.NewResolver(conn, controlclient.ResolverOptions{})
+		if dir := filepath.Dir(f.spill); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+		}
+		s := controlclient.NewSink(conn, controlclient.SinkOptions{EdgeID: hostname(), SpillPath: f.spill})
+		if err := s.Start(); err != nil {
+			return err
+		}
+		sink = s
+		closeFn = func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.Close(cctx); err != nil {
+				slog.Warn("usage not delivered at shutdown; kept in the spill file", "err", err.Error(), "spill", f.spill)
+			}
+		}
+	} else {
+		var err error
+		if sink, closeFn, err = usageLog(f.usageLog); err != nil {
+			return err
+		}
+	}
+	defer closeFn()
+	cfg, err := file.Config(env, keys, up, sink)
 	if err != nil {
 		return err
 	}
-	defer closeSink()
-	cfg, err := file.Config(env, keys, edgefast.NewClient(), sink)
-	if err != nil {
-		return err
-	}
+	cfg.TopUpURL = f.topUpURL
 	g, err := worker.New(cfg)
 	if err != nil {
 		return err
+	}
+	if conn != nil {
+		go syncCatalog(ctx, g, conn)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
 	}
-	slog.Info("edge listening", "addr", ln.Addr().String())
+	slog.Info("edge listening", "addr", ln.Addr().String(), "control", f.controlURL != "")
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
 	return serveFast(ctx, ln, edgefast.NewServer(g))
+}
+
+// catalogEvery is how often the edge looks for a new catalog version.
+const catalogEvery = 60 * time.Second
+
+// syncCatalog keeps the gateway's catalog equal to the control service's,
+// keeping the configured one until the control service first answers.
+func syncCatalog(ctx context.Context, g *worker.Gateway, conn *controlclient.Conn) {
+	version := -1
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cat, err := conn.Catalog(cctx)
+		cancel()
+		switch {
+		case err != nil:
+			slog.Warn("catalog fetch failed; keeping the current one", "err", err.Error())
+		case cat.Version != version:
+			if err := g.SetModels(edgeModels(g, cat), nil); err != nil {
+				slog.Error("catalog from control refused", "err", err.Error())
+			} else {
+				version = cat.Version
+				slog.Info("catalog updated", "version", version, "models", len(cat.Models))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(catalogEvery):
+		}
+	}
+}
+
+// edgeModels keeps the catalog entries this edge has a provider for.
+func edgeModels(g *worker.Gateway, cat *edgeapi.Catalog) []worker.Model {
+	out := make([]worker.Model, 0, len(cat.Models))
+	for _, m := range cat.Models {
+		if !g.HasProvider(m.Provider) {
+			continue
+		}
+		out = append(out, worker.Model{
+			ID: m.ID, Provider: m.Provider, Upstream: m.Upstream, Kind: m.Kind, ContextLength: m.ContextLength,
+			InputPrice: m.InputPrice, OutputPrice: m.OutputPrice, CachedInputPrice: m.CachedInputPrice,
+		})
+	}
+	return out
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "edge"
+	}
+	return h
 }
 
 // serveFast serves srv on ln until ctx ends, then lets running streams
@@ -114,9 +218,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
-// usageSink appends records as JSON lines. Until the control service
-// takes them, a file is the simplest durable place.
-func usageSink(path string) (worker.UsageSink, func(), error) {
+// usageLog appends records as JSON lines, for an edge without a control
+// service.
+func usageLog(path string) (worker.UsageSink, func(), error) {
 	if path == "" {
 		return nil, func() {}, nil
 	}

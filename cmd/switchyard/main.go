@@ -16,7 +16,9 @@ const usage = `switchyard <command> [flags]
 Commands:
   edge      run the native edge gateway
   emulator  run the provider emulator (the stand-in for OpenAI, Anthropic and Gemini)
-  dev       run the edge with the emulator standing in for providers without API keys
+  control   run the control service (accounts, keys, catalog, credits, usage)
+  admin     operator commands on the control database (run "switchyard admin" for the list)
+  dev       run control, edge and emulator together, for local use
 
 Run "switchyard <command> -h" for a command's flags.
 `
@@ -36,6 +38,10 @@ func main() {
 		err = runEdge(ctx, os.Args[2:])
 	case "emulator":
 		err = runEmulator(ctx, os.Args[2:])
+	case "control":
+		err = runControl(ctx, os.Args[2:])
+	case "admin":
+		err = runAdmin(ctx, os.Args[2:])
 	case "dev":
 		err = runDev(ctx, os.Args[2:])
 	case "-h", "--help", "help":
