@@ -6,7 +6,7 @@ BIN      := bin/switchyard
 GOFLAGS  ?=
 FUZZTIME ?= 30s
 
-.PHONY: all build run test vet bench fuzz clean
+.PHONY: all build run test vet bench fuzz clean plugins plugins-go plugins-as
 
 all: build
 
@@ -33,5 +33,39 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeResponse -fuzztime $(FUZZTIME) ./worker/providers/gemini/
 	$(GO) test -run '^$$' -fuzz FuzzServe -fuzztime $(FUZZTIME) ./worker/
 
+# Example plugins, written to build/plugins/. Go ones are c-shared wasip1
+# reactors; internal/plugintest builds them the same way for tests. Go's
+# build cache makes an unchanged rebuild a link step, so there is no
+# dependency tracking here.
+GO_PLUGINS      := $(patsubst plugins/examples/%/main.go,%,$(wildcard plugins/examples/*/main.go))
+GO_PLUGIN_BUILD := GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags='-s -w'
+
+plugins: plugins-go plugins-as
+
+plugins-go:
+	@mkdir -p build/plugins
+	@for p in $(GO_PLUGINS); do \
+		echo "$(GO_PLUGIN_BUILD) -o build/plugins/$$p.wasm ./plugins/examples/$$p"; \
+		$(GO_PLUGIN_BUILD) -o build/plugins/$$p.wasm ./plugins/examples/$$p || exit 1; \
+	done
+
+# AssemblyScript plugins (plugins/sdk-as): plugins/examples/<name>/as/ is
+# built to build/plugins/<name>-as.wasm. npm ci runs again only when the
+# package files are newer than the last install.
+NPM        ?= npm
+ASC        := node_modules/.bin/asc
+AS_SDK     := plugins/sdk-as/asconfig.json $(wildcard plugins/sdk-as/*.ts plugins/sdk-as/assembly/*.ts)
+AS_PLUGINS := $(patsubst plugins/examples/%/as/index.ts,build/plugins/%-as.wasm,$(wildcard plugins/examples/*/as/index.ts))
+
+plugins-as: $(AS_PLUGINS)
+
+node_modules/.installed: package.json package-lock.json plugins/sdk-as/package.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+build/plugins/%-as.wasm: plugins/examples/%/as/index.ts $(AS_SDK) node_modules/.installed
+	@mkdir -p $(@D)
+	$(ASC) $< --config plugins/sdk-as/asconfig.json -o $@
+
 clean:
-	rm -rf bin artifacts
+	rm -rf bin artifacts build

@@ -2,8 +2,6 @@ package control
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"runtime"
 	"sort"
 	"strings"
@@ -36,6 +34,15 @@ type Config struct {
 	// Catalog seeds an empty database's model catalog. Default
 	// DefaultCatalog().
 	Catalog []Model
+	// Plugins checks uploaded routing plugins. Default nil: uploads are
+	// refused, since a module nobody checked would only fail at the edge.
+	Plugins PluginValidator
+	// PluginMaxBytes is the largest plugin module accepted. Default 16 MiB,
+	// the native edge's limit.
+	PluginMaxBytes int
+	// WorkersMaxBytes is the largest module the Cloudflare Workers edge
+	// runs; larger uploads are accepted with a warning. Default 1 MiB.
+	WorkersMaxBytes int
 }
 
 // Service is the control service's behaviour over a Store: validation,
@@ -78,6 +85,12 @@ func NewService(store Store, cfg Config) *Service {
 	}
 	if cfg.Catalog == nil {
 		cfg.Catalog = DefaultCatalog()
+	}
+	if cfg.PluginMaxBytes <= 0 {
+		cfg.PluginMaxBytes = defaultPluginBytes
+	}
+	if cfg.WorkersMaxBytes <= 0 {
+		cfg.WorkersMaxBytes = defaultWorkersBytes
 	}
 	return &Service{store: store, cfg: cfg, hashSem: make(chan struct{}, cfg.MaxConcurrentHashes)}
 }
@@ -446,6 +459,8 @@ func (s *Service) KeySnapshot(ctx context.Context, hash string) (*edgeapi.KeySna
 		ExpiresAt:        k.ExpiresAt,
 		Limits:           k.Limits,
 		PluginHash:       st.PluginHash,
+		PluginFail:       st.PluginFail,
+		PluginHeaders:    st.PluginHeaders,
 		BalanceMicros:    st.BalanceMicros,
 		MonthSpendMicros: st.MonthSpendMicros,
 	}
@@ -687,28 +702,4 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error)
 		rep.Total.add(&r)
 	}
 	return rep, nil
-}
-
-// PutPlugin stores a routing module for an account and, when activate is
-// set, makes it the one the edge runs. Validating the module is the plugin
-// runtime's business; here it is only bounded.
-func (s *Service) PutPlugin(ctx context.Context, accountID string, module []byte, activate bool) (*Plugin, error) {
-	if len(module) == 0 || len(module) > maxPluginSize {
-		return nil, Errorf(EINVALID, "a plugin module must be between 1 byte and %d bytes", maxPluginSize)
-	}
-	sum := sha256.Sum256(module)
-	p := &Plugin{ID: newID("plg"), AccountID: accountID, Hash: hex.EncodeToString(sum[:]), Size: len(module),
-		Active: activate, CreatedAt: s.now()}
-	if err := s.store.PutPlugin(ctx, p, module); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// PluginModule returns a module's bytes by the hex SHA-256 of its content.
-func (s *Service) PluginModule(ctx context.Context, hash string) ([]byte, error) {
-	if !isHexHash(hash) {
-		return nil, Errorf(EINVALID, "plugin hash must be 64 lowercase hex digits")
-	}
-	return s.store.PluginModule(ctx, hash)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/internal/wasmtest"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
 )
 
 type env struct {
@@ -438,37 +440,122 @@ func TestCatalog(t *testing.T) {
 func TestPlugins(t *testing.T) {
 	e := newEnv(t)
 	a := mustAccount(t, e.svc, "a@example.com", 1)
-	_, secret := e.key(t, a, control.KeyCreate{})
-	v1 := []byte("\x00asm\x01\x00\x00\x00 version one")
-	v2 := []byte("\x00asm\x01\x00\x00\x00 version two")
-	p1, err := e.svc.PutPlugin(e.ctx, a.ID, v1, true)
-	if err != nil {
-		t.Fatal(err)
+	other := mustAccount(t, e.svc, "b@example.com", 1)
+	k1, secret1 := e.key(t, a, control.KeyCreate{})
+	_, secret2 := e.key(t, a, control.KeyCreate{})
+	otherKey, _ := e.key(t, other, control.KeyCreate{})
+	upload := func(name, fail, decision string) *control.Plugin {
+		t.Helper()
+		out, err := e.svc.UploadPlugin(e.ctx, a.ID, control.PluginUpload{Name: name, Fail: fail,
+			Headers: []string{"X-Tenant-Tier"}, Module: wasmtest.Decision(decision)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Plugin
 	}
-	if s := snapshot(t, e, control.HashSecret(secret)); s.PluginHash != p1.Hash {
-		t.Fatalf("plugin hash %q, want %q", s.PluginHash, p1.Hash)
+	v1 := upload("policy", "", `{"action":"route","tags":{"v":"1"}}`)
+	v2 := upload("policy", abi.FailClosed, `{"action":"route","tags":{"v":"2"}}`)
+	other1 := upload("other", "", `{"action":"route"}`)
+	if v1.Version != 1 || v2.Version != 2 || other1.Version != 1 || v1.Fail != abi.FailOpen || v2.Fail != abi.FailClosed {
+		t.Fatalf("versions: %+v %+v %+v", v1, v2, other1)
 	}
-	p2, err := e.svc.PutPlugin(e.ctx, a.ID, v2, false)
-	if err != nil || p2.Active {
-		t.Fatalf("inactive upload = %+v, %v", p2, err)
+	if len(v1.Headers) != 1 || v1.Headers[0] != "x-tenant-tier" {
+		t.Fatalf("headers %v, want lower-cased", v1.Headers)
 	}
-	if s := snapshot(t, e, control.HashSecret(secret)); s.PluginHash != p1.Hash {
-		t.Fatal("an inactive upload changed the active plugin")
+	// plugin reports what runs for each key: its hash, "" for none.
+	plugin := func(secret string) string {
+		t.Helper()
+		return snapshot(t, e, control.HashSecret(secret)).PluginHash
 	}
-	if _, err := e.svc.PutPlugin(e.ctx, a.ID, v2, true); err != nil {
-		t.Fatal(err)
+	if plugin(secret1) != "" {
+		t.Fatal("an upload activated a plugin")
 	}
-	if s := snapshot(t, e, control.HashSecret(secret)); s.PluginHash != p2.Hash {
-		t.Fatal("activation did not switch plugins")
+
+	steps := []struct {
+		name            string
+		do              func() error
+		key1, key2      *control.Plugin
+		wantRollbackErr bool
+	}{
+		{"activate v1 for the account", func() error { _, err := e.svc.ActivatePlugin(e.ctx, a.ID, v1.ID, ""); return err }, v1, v1, false},
+		{"activate v2 for the account", func() error { _, err := e.svc.ActivatePlugin(e.ctx, a.ID, v2.ID, ""); return err }, v2, v2, false},
+		{"activating again records nothing", func() error { _, err := e.svc.ActivatePlugin(e.ctx, a.ID, v2.ID, ""); return err }, v2, v2, false},
+		{"another plugin for key 1 only", func() error { _, err := e.svc.ActivatePlugin(e.ctx, a.ID, other1.ID, k1.ID); return err }, other1, v2, false},
+		{"rollback steps the account back to v1", func() error { _, err := e.svc.RollbackPlugin(e.ctx, a.ID, ""); return err }, other1, v1, false},
+		{"deactivating key 1 makes it follow the account", func() error { return e.svc.DeactivatePlugin(e.ctx, a.ID, k1.ID) }, v1, v1, false},
+		{"rollback of key 1 restores its own plugin", func() error { _, err := e.svc.RollbackPlugin(e.ctx, a.ID, k1.ID); return err }, other1, v1, false},
+		{"deactivate the account", func() error { return e.svc.DeactivatePlugin(e.ctx, a.ID, "") }, other1, nil, false},
+		{"rollback undoes the deactivation", func() error { _, err := e.svc.RollbackPlugin(e.ctx, a.ID, ""); return err }, other1, v1, false},
+		{"nothing earlier than the first activation", func() error { _, err := e.svc.RollbackPlugin(e.ctx, a.ID, ""); return err }, other1, v1, true},
 	}
-	got, err := e.svc.PluginModule(e.ctx, p1.Hash)
-	if err != nil || string(got) != string(v1) {
+	for _, st := range steps {
+		err := st.do()
+		if st.wantRollbackErr {
+			wantCode(t, err, control.ECONFLICT)
+		} else if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		for i, want := range []*control.Plugin{st.key1, st.key2} {
+			wantHash := ""
+			if want != nil {
+				wantHash = want.Hash
+			}
+			if got := plugin([]string{secret1, secret2}[i]); got != wantHash {
+				t.Fatalf("%s: key %d runs %q, want %q", st.name, i+1, got, wantHash)
+			}
+		}
+	}
+
+	s := snapshot(t, e, control.HashSecret(secret2))
+	if s.PluginFail != abi.FailOpen || len(s.PluginHeaders) != 1 || s.PluginHeaders[0] != "x-tenant-tier" {
+		t.Fatalf("snapshot plugin policy = %q %v", s.PluginFail, s.PluginHeaders)
+	}
+	list, err := e.svc.Plugins(e.ctx, a.ID)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("plugins = %+v, %v", list, err)
+	}
+	for _, p := range list {
+		wantActive, wantKeys := p.ID == v1.ID, 0
+		if p.ID == other1.ID {
+			wantKeys = 1
+		}
+		if p.Active != wantActive || len(p.ActiveKeys) != wantKeys {
+			t.Fatalf("plugin %s v%d: active %v on keys %v", p.Name, p.Version, p.Active, p.ActiveKeys)
+		}
+	}
+	got, err := e.svc.PluginModule(e.ctx, v1.Hash)
+	if err != nil || string(got) != string(wasmtest.Decision(`{"action":"route","tags":{"v":"1"}}`)) {
 		t.Fatalf("module = %q, %v", got, err)
 	}
-	_, err = e.svc.PluginModule(e.ctx, control.HashSecret("nothing"))
-	wantCode(t, err, control.ENOTFOUND)
-	_, err = e.svc.PutPlugin(e.ctx, a.ID, nil, true)
-	wantCode(t, err, control.EINVALID)
+
+	t.Run("refusals", func(t *testing.T) {
+		_, err := e.svc.PluginModule(e.ctx, control.HashSecret("nothing"))
+		wantCode(t, err, control.ENOTFOUND)
+		_, err = e.svc.ActivatePlugin(e.ctx, other.ID, v1.ID, "")
+		wantCode(t, err, control.ENOTFOUND)
+		_, err = e.svc.ActivatePlugin(e.ctx, a.ID, v1.ID, otherKey.ID)
+		wantCode(t, err, control.ENOTFOUND)
+		valid := control.PluginUpload{Name: "p", Module: wasmtest.Decision(`{"action":"route"}`)}
+		for _, tt := range []struct {
+			name   string
+			mutate func(*control.PluginUpload)
+		}{
+			{"no name", func(in *control.PluginUpload) { in.Name = "" }},
+			{"name with a space", func(in *control.PluginUpload) { in.Name = "my plugin" }},
+			{"unknown fail policy", func(in *control.PluginUpload) { in.Fail = "sometimes" }},
+			{"credential header", func(in *control.PluginUpload) { in.Headers = []string{"Authorization"} }},
+			{"not a header name", func(in *control.PluginUpload) { in.Headers = []string{"x y"} }},
+			{"empty module", func(in *control.PluginUpload) { in.Module = nil }},
+			{"not WebAssembly", func(in *control.PluginUpload) { in.Module = []byte("\x00asm\x01\x00\x00\x00 junk") }},
+		} {
+			in := valid
+			tt.mutate(&in)
+			_, err := e.svc.UploadPlugin(e.ctx, a.ID, in)
+			if control.ErrorCode(err) != control.EINVALID {
+				t.Errorf("%s: error %v, want invalid", tt.name, err)
+			}
+		}
+	})
 }
 
 func snapshot(t *testing.T, e *env, hash string) *edgeapi.KeySnapshot {

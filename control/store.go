@@ -78,7 +78,11 @@ type KeyState struct {
 	Key              APIKey
 	AccountStatus    string
 	BalanceMicros    int64
+	// PluginHash, PluginFail and PluginHeaders describe the plugin that
+	// runs for the key: its own activation, else the account's.
 	PluginHash       string
+	PluginFail       string
+	PluginHeaders    []string
 	MonthSpendMicros int64
 }
 
@@ -138,12 +142,27 @@ type UsageStore interface {
 	UsageAggregates(ctx context.Context, q UsageQuery) ([]UsageAggregate, error)
 }
 
-// PluginStore keeps routing plugins.
+// PluginStore keeps routing plugins: module bytes once per content hash,
+// versions per account and name, and, per account and per key, a history
+// of activations that rollbacks step back through.
 type PluginStore interface {
-	// PutPlugin stores a module for p.AccountID (or finds the one with the
-	// same hash) and, when p.Active, makes it the account's only active
-	// plugin. It fills p from what is stored.
-	PutPlugin(ctx context.Context, p *Plugin, module []byte) error
+	// CreatePlugin stores p as the next version of p.Name for p.AccountID,
+	// with module unless its hash is already stored, and sets p.Version.
+	// ENOTFOUND for an unknown account.
+	CreatePlugin(ctx context.Context, p *Plugin, module []byte) error
+	// Plugin returns one of the account's versions.
+	Plugin(ctx context.Context, accountID, id string) (*Plugin, error)
+	// Plugins lists the account's versions, newest first.
+	Plugins(ctx context.Context, accountID string) ([]Plugin, error)
+	// SetActivePlugin makes pluginID (empty for none) what runs for the
+	// account (keyID empty) or for one of its keys, remembering what it
+	// replaces. Setting what already runs records nothing. ENOTFOUND for a
+	// plugin or key that is not the account's.
+	SetActivePlugin(ctx context.Context, accountID, keyID, pluginID string, at time.Time) error
+	// RollbackPlugin returns the scope to what ran before its newest
+	// activation and reports the plugin id that now runs (empty for none).
+	// ECONFLICT when there is nothing earlier.
+	RollbackPlugin(ctx context.Context, accountID, keyID string, at time.Time) (string, error)
 	// PluginModule returns a module's bytes by hash.
 	PluginModule(ctx context.Context, hash string) ([]byte, error)
 }

@@ -80,6 +80,13 @@ type Config struct {
 	// TopUpURL is shown in the 402 answer when an account has no credit.
 	// Default none.
 	TopUpURL string
+	// Plugins runs tenants' routing plugins for keys that name one.
+	// Default nil: plugins are not run, and keys whose plugin is fail-closed
+	// are refused rather than routed around their tenant's policy.
+	Plugins Plugins
+	// EdgeLocation names where this edge runs (a Cloudflare colo, or the
+	// operator's name for a native edge); plugins see it. Default empty.
+	EdgeLocation string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

@@ -21,10 +21,10 @@ type Gateway struct {
 	cfg Config
 	// cat is swapped whole when the catalog changes (SetModels); a request
 	// keeps the catalog it started with.
-	cat     atomic.Pointer[catalog]
-	metrics *metrics
-	latency *latencyTracker
-	limits  *limiter
+	cat      atomic.Pointer[catalog]
+	metrics  *metrics
+	upstream *upstreamStats
+	limits   *limiter
 }
 
 // endpoint is one inbound API route.
@@ -59,7 +59,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, latency: newLatencyTracker(), limits: newLimiter(cfg.Now)}
+	g := &Gateway{cfg: cfg, upstream: newUpstreamStats(), limits: newLimiter(cfg.Now)}
 	g.cat.Store(cat)
 	g.metrics = newMetrics(g.catalog)
 	return g, nil
@@ -137,8 +137,10 @@ func (g *Gateway) ReportTooLarge(path string, w Responder) {
 		"request body exceeds the limit of %d bytes", g.cfg.MaxBodyBytes))
 }
 
-func (g *Gateway) respondError(w Responder, ep *endpoint, requestID string, e *chat.Error) {
-	h := make([][2]string, 0, 3)
+// respondError answers with e in the endpoint's error format; extra are
+// the tenant plugin's headers, when it routed the request.
+func (g *Gateway) respondError(w Responder, ep *endpoint, requestID string, e *chat.Error, extra ...[2]string) {
+	h := make([][2]string, 0, 3+len(extra))
 	h = append(h, [2]string{"Content-Type", "application/json"})
 	if requestID != "" {
 		h = append(h, [2]string{"X-Request-Id", requestID})
@@ -147,6 +149,7 @@ func (g *Gateway) respondError(w Responder, ep *endpoint, requestID string, e *c
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		h = append(h, [2]string{"Retry-After", fmt.Sprint(secs)})
 	}
+	h = withPluginHeaders(h, extra)
 	w.Respond(e.Status, h, ep.inbound.EncodeError(e))
 }
 

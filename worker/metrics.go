@@ -3,6 +3,8 @@ package worker
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -11,9 +13,11 @@ import (
 )
 
 // metrics is a small Prometheus text-format registry. Label values come only
-// from configuration (endpoint, provider and catalog model names) and status
-// codes, never from what a client sent, so no content or key can become a
-// label and cardinality stays bounded.
+// from configuration (endpoint, provider and catalog model names), status
+// codes and the gateway's own fixed words, never from what a client or a
+// plugin sent, so no content or key can become a label and cardinality
+// stays bounded. Plugin metrics carry no account id for the same reason:
+// accounts are unbounded.
 type metrics struct {
 	cat      func() *catalog
 	mu       sync.Mutex
@@ -21,6 +25,10 @@ type metrics struct {
 	tokenSum map[[3]string]int64
 	attempts map[[2]string]int64
 	authFail int64
+	// pluginCalls counts valid decisions by action; pluginFails counts
+	// failures by kind and fail policy.
+	pluginCalls map[string]int64
+	pluginFails map[[2]string]int64
 }
 
 func newMetrics(cat func() *catalog) *metrics {
@@ -29,6 +37,9 @@ func newMetrics(cat func() *catalog) *metrics {
 		requests: make(map[[4]string]int64),
 		tokenSum: make(map[[3]string]int64),
 		attempts: make(map[[2]string]int64),
+
+		pluginCalls: make(map[string]int64),
+		pluginFails: make(map[[2]string]int64),
 	}
 }
 
@@ -77,6 +88,18 @@ func (m *metrics) attempt(provider string, status int) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) pluginCall(action string) {
+	m.mu.Lock()
+	m.pluginCalls[action]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) pluginFailure(kind, policy string) {
+	m.mu.Lock()
+	m.pluginFails[[2]string{kind, policy}]++
+	m.mu.Unlock()
+}
+
 func (m *metrics) authFailure() {
 	m.mu.Lock()
 	m.authFail++
@@ -98,6 +121,14 @@ func (m *metrics) render() []byte {
 	b.WriteString("# HELP switchyard_upstream_failures_total Failed upstream attempts by provider and status.\n# TYPE switchyard_upstream_failures_total counter\n")
 	for _, k := range sortedKeys(m.attempts) {
 		fmt.Fprintf(&b, "switchyard_upstream_failures_total{provider=%q,status=%q} %d\n", k[0], k[1], m.attempts[k])
+	}
+	b.WriteString("# HELP switchyard_plugin_decisions_total Valid routing plugin decisions by action.\n# TYPE switchyard_plugin_decisions_total counter\n")
+	for _, k := range slices.Sorted(maps.Keys(m.pluginCalls)) {
+		fmt.Fprintf(&b, "switchyard_plugin_decisions_total{action=%q} %d\n", k, m.pluginCalls[k])
+	}
+	b.WriteString("# HELP switchyard_plugin_failures_total Routing plugin failures by kind and the fail policy applied.\n# TYPE switchyard_plugin_failures_total counter\n")
+	for _, k := range sortedKeys(m.pluginFails) {
+		fmt.Fprintf(&b, "switchyard_plugin_failures_total{kind=%q,policy=%q} %d\n", k[0], k[1], m.pluginFails[k])
 	}
 	fmt.Fprintf(&b, "# HELP switchyard_auth_failures_total Requests refused for a missing or invalid key.\n# TYPE switchyard_auth_failures_total counter\nswitchyard_auth_failures_total %d\n", m.authFail)
 	return b.Bytes()

@@ -49,6 +49,16 @@ type call struct {
 	canonErr error
 	emb      *chat.EmbeddingRequest
 	hdr      [5][2]string
+	// pluginHdr are the response headers the tenant's plugin added.
+	pluginHdr [][2]string
+}
+
+// routing is what the client asked for: the model and its fallbacks, the
+// kind of model the endpoint needs, and provider preferences.
+type routing struct {
+	names []string
+	kind  string
+	prefs *ProviderPrefs
 }
 
 func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
@@ -77,7 +87,12 @@ func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
 		c.fail(nil, err)
 		return
 	}
-	cands, err := c.parse(key)
+	rt, err := c.parse()
+	if err != nil {
+		c.fail(nil, err)
+		return
+	}
+	cands, err := c.route(key, &rt)
 	if err != nil {
 		c.fail(nil, err)
 		return
@@ -87,36 +102,36 @@ func (g *Gateway) serveModelCall(req *Request, w Responder, ep *endpoint) {
 
 // parse reads only what routing needs; the body is decoded in full only when
 // it must be translated.
-func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
+func (c *call) parse() (routing, *chat.Error) {
 	b := c.body
 	root := gjson.ParseBytes(b)
 	if !gjson.ValidBytes(b) || !root.IsObject() {
-		return nil, chat.BadRequest("", "request body must be a JSON object")
+		return routing{}, chat.BadRequest("", "request body must be a JSON object")
 	}
 	f := routingFields(root)
 	if f[0].Type != gjson.String || f[0].Str == "" {
-		return nil, chat.BadRequest("model", "model is required and must be a string such as \"openai/gpt-4o-mini\"")
+		return routing{}, chat.BadRequest("model", "model is required and must be a string such as \"openai/gpt-4o-mini\"")
 	}
 	switch f[1].Type {
 	case gjson.True:
 		c.stream = true
 	case gjson.False, gjson.Null:
 	default:
-		return nil, chat.BadRequest("stream", "stream must be a boolean")
+		return routing{}, chat.BadRequest("stream", "stream must be a boolean")
 	}
 	if c.stream && c.ep.op == chat.OpEmbeddings {
-		return nil, chat.BadRequest("stream", "embeddings cannot be streamed")
+		return routing{}, chat.BadRequest("stream", "embeddings cannot be streamed")
 	}
 	c.rec.Stream = c.stream
 	c.wantUsage = f[4].Bool()
 	names := []string{f[0].Str}
 	if f[2].Exists() {
 		if !f[2].IsArray() {
-			return nil, chat.BadRequest("models", "models must be an array of model ids")
+			return routing{}, chat.BadRequest("models", "models must be an array of model ids")
 		}
 		for _, m := range f[2].Array() {
 			if m.Type != gjson.String {
-				return nil, chat.BadRequest("models", "models must be an array of model ids")
+				return routing{}, chat.BadRequest("models", "models must be an array of model ids")
 			}
 			names = append(names, m.Str)
 		}
@@ -125,7 +140,7 @@ func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
 	if f[3].Exists() {
 		var err *chat.Error
 		if prefs, err = parsePrefs([]byte(f[3].Raw)); err != nil {
-			return nil, err
+			return routing{}, err
 		}
 	}
 	if f[2].Exists() || f[3].Exists() {
@@ -145,7 +160,7 @@ func (c *call) parse(key *Key) ([]*Model, *chat.Error) {
 		// string is content until proven otherwise.
 		c.rec.Model = names[0]
 	}
-	return c.g.candidates(key, names, kind, prefs)
+	return routing{names: names, kind: kind, prefs: prefs}, nil
 }
 
 // routingFields reads model, stream, models, provider and
@@ -207,6 +222,9 @@ func (c *call) forward(cands []*Model) {
 				return
 			}
 			g.metrics.attempt(m.Provider, err.Status)
+			if err.Retryable {
+				g.upstream.failed(m.Provider, g.cfg.Now())
+			}
 			lastErr = err
 			if !err.Retryable || c.req.ctx().Err() != nil {
 				c.fail(m, err)
@@ -338,7 +356,7 @@ func (c *call) attempt(m *Model, p chat.Provider, body []byte, deadline time.Tim
 	if err != nil {
 		return false, c.transportError(p, err, timedOut)
 	}
-	g.latency.observe(p.Name(), g.cfg.Now().Sub(t0))
+	g.upstream.observe(p.Name(), g.cfg.Now().Sub(t0))
 	return c.respondComplete(m, p, out)
 }
 
@@ -421,7 +439,7 @@ func (c *call) headers(m *Model, contentType string) [][2]string {
 			[2]string{"X-Accel-Buffering", "no"},
 		)
 	}
-	return h
+	return withPluginHeaders(h, c.pluginHdr)
 }
 
 // fail answers with err and records the outcome.
@@ -430,7 +448,7 @@ func (c *call) fail(m *Model, err *chat.Error) {
 		c.rec.Tokens = chat.Tokens{Input: estimateTokens(len(c.body))}
 		c.rec.Estimated = true
 	} else {
-		c.g.respondError(c.w, c.ep, c.rec.RequestID, err)
+		c.g.respondError(c.w, c.ep, c.rec.RequestID, err, c.pluginHdr...)
 	}
 	c.finish(err.Status, m, err)
 }
@@ -617,7 +635,7 @@ func (c *call) startStream(m *Model, p chat.Provider, resp *UpstreamResponse, ti
 		return false, c.transportError(p, err, timedOut)
 	}
 	timer.Stop()
-	g.latency.observe(p.Name(), g.cfg.Now().Sub(t0))
+	g.upstream.observe(p.Name(), g.cfg.Now().Sub(t0))
 	ended := err == io.EOF
 	s.idle = time.AfterFunc(s.idleD, cancel)
 	c.w.Stream(http.StatusOK, c.headers(m, "text/event-stream"), func(sw StreamWriter) {

@@ -105,7 +105,7 @@ func (g *Gateway) applyPrefs(ms []*Model, p *ProviderPrefs) []*Model {
 		})
 	case "latency":
 		sort.SliceStable(kept, func(i, j int) bool {
-			return g.latency.get(kept[i].Provider) < g.latency.get(kept[j].Provider)
+			return g.upstream.latency(kept[i].Provider) < g.upstream.latency(kept[j].Provider)
 		})
 	}
 	if len(p.Order) > 0 {
@@ -130,29 +130,53 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// latencyTracker keeps a moving average of time to first byte per provider,
-// for sort=latency. Providers never measured sort as fastest so they get
-// tried and measured.
-type latencyTracker struct {
-	mu   sync.Mutex
-	ewma map[string]time.Duration
+// upstreamStats keeps, per provider, a moving average of time to first
+// byte, for sort=latency, and when its last attempt failed, so that plugins
+// see the provider as unhealthy for a while. Providers never measured sort
+// as fastest so they get tried and measured.
+type upstreamStats struct {
+	mu       sync.Mutex
+	ewma     map[string]time.Duration
+	failedAt map[string]time.Time
 }
 
-func newLatencyTracker() *latencyTracker {
-	return &latencyTracker{ewma: make(map[string]time.Duration)}
+// unhealthyFor is how long a failed attempt marks its provider unhealthy,
+// unless an attempt succeeds sooner.
+const unhealthyFor = 30 * time.Second
+
+func newUpstreamStats() *upstreamStats {
+	return &upstreamStats{ewma: make(map[string]time.Duration), failedAt: make(map[string]time.Time)}
 }
 
-func (t *latencyTracker) observe(provider string, d time.Duration) {
+// observe records a successful attempt that took d to its first byte.
+func (t *upstreamStats) observe(provider string, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.ewma[provider]; ok {
 		d = (old*4 + d) / 5
 	}
 	t.ewma[provider] = d
+	if len(t.failedAt) > 0 {
+		delete(t.failedAt, provider)
+	}
 }
 
-func (t *latencyTracker) get(provider string) time.Duration {
+// failed records an attempt that failed for the provider's sake.
+func (t *upstreamStats) failed(provider string, at time.Time) {
+	t.mu.Lock()
+	t.failedAt[provider] = at
+	t.mu.Unlock()
+}
+
+func (t *upstreamStats) latency(provider string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.ewma[provider]
+}
+
+func (t *upstreamStats) healthy(provider string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, failed := t.failedAt[provider]
+	return !failed || now.Sub(at) >= unhealthyFor
 }

@@ -38,6 +38,16 @@ type HeaderGetter interface {
 	Get(name string) string
 }
 
+// HeaderLister is an optional ability of a HeaderGetter. Routing plugins
+// see every x-sy- header, which cannot be found by name alone; without it
+// they see only the headers the tenant listed. http.Header needs no
+// adapter: the gateway ranges over it directly.
+type HeaderLister interface {
+	// EachHeader calls fn for every header; a repeated header may be
+	// reported once or once per value.
+	EachHeader(fn func(name, value string))
+}
+
 // Responder answers one request. Exactly one of its methods is called, once.
 // Neither keeps header after it returns.
 type Responder interface {
@@ -84,8 +94,15 @@ type Key struct {
 	// MonthSpendMicros is the key's spend this calendar month, as of the
 	// resolver's last look.
 	MonthSpendMicros int64
-	// PluginHash names the account's active routing plugin; empty for none.
+	// PluginHash is the hex SHA-256 of the routing plugin that runs for the
+	// key's requests; empty for none.
 	PluginHash string
+	// PluginFailClosed refuses requests (503) when the plugin fails,
+	// instead of routing them as if there were no plugin.
+	PluginFailClosed bool
+	// PluginHeaders are request headers, beyond the x-sy- ones, that the
+	// tenant let its plugin see; names lower-case.
+	PluginHeaders []string
 }
 
 // KeyLimits are per-key limits.
@@ -155,6 +172,9 @@ type UsageRecord struct {
 	// TTFB is the time until the first response byte was sent.
 	TTFB     time.Duration `json:"ttfb_ns"`
 	Attempts int           `json:"attempts"`
+	// Tags come from the tenant's routing plugin (short metadata, never
+	// content), or are {"plugin_error": kind} when the plugin failed.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // UsageSink receives usage records. Record must not block the request path

@@ -13,14 +13,19 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/control/libsql"
+	"github.com/switchyard-ai/switchyard/control/pluginhost"
+	"github.com/switchyard-ai/switchyard/plugins/host"
 )
 
 // storeFlags locate the database; control, admin and dev share them.
 type storeFlags struct {
-	dataDir   string
-	dbURL     string
-	authToken string
-	credit    int64
+	dataDir        string
+	dbURL          string
+	authToken      string
+	credit         int64
+	pluginMaxBytes int
+	// plugins checks plugin uploads; nil (admin) refuses them.
+	plugins control.PluginValidator
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
@@ -29,6 +34,20 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 	f.authToken = os.Getenv("SWITCHYARD_DB_AUTH_TOKEN")
 	credit, _ := strconv.ParseInt(os.Getenv("SWITCHYARD_SIGNUP_CREDIT_MICROS"), 10, 64)
 	fs.Int64Var(&f.credit, "signup-credit-micros", credit, "credit granted to each new account, in micro-dollars (env SWITCHYARD_SIGNUP_CREDIT_MICROS)")
+	maxBytes, _ := strconv.Atoi(os.Getenv("SWITCHYARD_PLUGIN_MAX_BYTES"))
+	fs.IntVar(&f.pluginMaxBytes, "plugin-max-bytes", maxBytes, "largest plugin module accepted; 0 means 16 MiB, the native edge's limit (env SWITCHYARD_PLUGIN_MAX_BYTES)")
+}
+
+// startPluginChecks gives the service a plugin host to check uploads with,
+// under the limits the native edge runs them with. The returned function
+// closes it.
+func (f *storeFlags) startPluginChecks(ctx context.Context) (func(), error) {
+	h, err := host.New(ctx, host.Config{MaxModuleBytes: int64(f.pluginMaxBytes)})
+	if err != nil {
+		return nil, err
+	}
+	f.plugins = pluginhost.NewValidator(h)
+	return func() { h.Close(context.Background()) }, nil
 }
 
 // open opens the store, applies migrations and starts the service.
@@ -41,7 +60,7 @@ func (f *storeFlags) open(ctx context.Context) (*control.Service, *libsql.Store,
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := control.NewService(st, control.Config{StartingCreditMicros: f.credit})
+	svc := control.NewService(st, control.Config{StartingCreditMicros: f.credit, Plugins: f.plugins, PluginMaxBytes: f.pluginMaxBytes})
 	if err := svc.Start(ctx); err != nil {
 		st.Close()
 		return nil, nil, err
@@ -63,6 +82,11 @@ func runControl(ctx context.Context, args []string) error {
 	if len(edgeTokens) == 0 {
 		return errors.New("-edge-tokens (or SWITCHYARD_EDGE_TOKENS) is required: edges could not connect without one")
 	}
+	stopChecks, err := sf.startPluginChecks(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopChecks()
 	svc, st, err := sf.open(ctx)
 	if err != nil {
 		return err

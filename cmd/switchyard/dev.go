@@ -48,6 +48,11 @@ func dev(ctx context.Context, f edgeFlags, sf storeFlags, controlListen string, 
 		return err
 	}
 
+	stopChecks, err := sf.startPluginChecks(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopChecks()
 	svc, st, err := sf.open(ctx)
 	if err != nil {
 		return err

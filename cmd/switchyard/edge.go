@@ -17,10 +17,12 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/plugins/host"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
 	"github.com/switchyard-ai/switchyard/worker/edgefast"
 	"github.com/switchyard-ai/switchyard/worker/keyfile"
+	"github.com/switchyard-ai/switchyard/worker/pluginrun"
 	"github.com/switchyard-ai/switchyard/worker/setup"
 )
 
@@ -34,6 +36,8 @@ type edgeFlags struct {
 	edgeToken  string
 	spill      string
 	topUpURL   string
+	location   string
+	pluginDir  string
 }
 
 func (f *edgeFlags) register(fs *flag.FlagSet) {
@@ -45,6 +49,8 @@ func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.edgeToken, "edge-token", os.Getenv("SWITCHYARD_EDGE_TOKEN"), "bearer token for the control service's edge API (env SWITCHYARD_EDGE_TOKEN)")
 	fs.StringVar(&f.spill, "usage-spill", envOr("SWITCHYARD_USAGE_SPILL", "data/usage-spill.jsonl"), "file holding usage records the control service has not acknowledged yet (env SWITCHYARD_USAGE_SPILL)")
 	fs.StringVar(&f.topUpURL, "top-up-url", os.Getenv("SWITCHYARD_TOP_UP_URL"), "where the 402 answer tells users to add credits (env SWITCHYARD_TOP_UP_URL)")
+	fs.StringVar(&f.location, "location", os.Getenv("SWITCHYARD_EDGE_LOCATION"), "this edge's location name, which routing plugins see (env SWITCHYARD_EDGE_LOCATION)")
+	fs.StringVar(&f.pluginDir, "plugin-cache", os.Getenv("SWITCHYARD_PLUGIN_CACHE"), "directory for compiled routing plugins; empty means plugin-cache beside the usage spill file (env SWITCHYARD_PLUGIN_CACHE)")
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -83,6 +89,7 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 	var (
 		sink    worker.UsageSink
 		conn    *controlclient.Conn
+		plugins worker.Plugins
 		closeFn func()
 	)
 	if f.controlURL != "" {
@@ -98,12 +105,18 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 			return err
 		}
 		sink = s
+		runner, stopPlugins, err := startPlugins(ctx, f, conn)
+		if err != nil {
+			return err
+		}
+		plugins = runner
 		closeFn = func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := s.Close(cctx); err != nil {
 				slog.Warn("usage not delivered at shutdown; kept in the spill file", "err", err.Error(), "spill", f.spill)
 			}
+			stopPlugins(cctx)
 		}
 	} else {
 		var err error
@@ -117,6 +130,8 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 		return err
 	}
 	cfg.TopUpURL = f.topUpURL
+	cfg.EdgeLocation = f.location
+	cfg.Plugins = plugins
 	g, err := worker.New(cfg)
 	if err != nil {
 		return err
@@ -133,6 +148,28 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 		ready(ln.Addr().String())
 	}
 	return serveFast(ctx, ln, edgefast.NewServer(g))
+}
+
+// startPlugins runs tenants' routing plugins with the native edge's limits,
+// fetching modules from the control service and keeping compiled code on
+// disk so that a restart does not compile every plugin again.
+func startPlugins(ctx context.Context, f edgeFlags, conn *controlclient.Conn) (*pluginrun.Runner, func(context.Context), error) {
+	dir := f.pluginDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(f.spill), "plugin-cache")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	h, err := host.New(ctx, host.Config{CacheDir: dir, Logger: slog.Default()})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := pluginrun.New(h, conn, pluginrun.Options{})
+	return r, func(ctx context.Context) {
+		r.Close(ctx)
+		h.Close(ctx)
+	}, nil
 }
 
 // catalogEvery is how often the edge looks for a new catalog version.

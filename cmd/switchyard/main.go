@@ -18,6 +18,7 @@ Commands:
   emulator  run the provider emulator (the stand-in for OpenAI, Anthropic and Gemini)
   control   run the control service (accounts, keys, catalog, credits, usage)
   admin     operator commands on the control database (run "switchyard admin" for the list)
+  plugin    tenant routing plugins (run "switchyard plugin" for the list)
   dev       run control, edge and emulator together, for local use
 
 Run "switchyard <command> -h" for a command's flags.
@@ -44,6 +45,8 @@ func main() {
 		err = runAdmin(ctx, os.Args[2:])
 	case "dev":
 		err = runDev(ctx, os.Args[2:])
+	case "plugin":
+		err = runPlugin(ctx, os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -11,6 +11,8 @@ import (
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/libsql"
+	"github.com/switchyard-ai/switchyard/control/pluginhost"
+	"github.com/switchyard-ai/switchyard/plugins/host"
 )
 
 // Clock is a control.Clock that moves only when told. It is safe for
@@ -68,6 +70,24 @@ func OpenStore(tb testing.TB, path string) *libsql.Store {
 	return st
 }
 
+// PluginCallTimeout is the plugin call deadline in tests. The native
+// edge's 10ms is too close to the scheduling delays of a loaded test
+// machine (-race, packages in parallel), where a trivial call would now and
+// then time out; a plugin that never returns still meets this deadline.
+const PluginCallTimeout = 250 * time.Millisecond
+
+// PluginHost starts a plugin host with the native edge's limits but a
+// PluginCallTimeout deadline, closed when tb ends.
+func PluginHost(tb testing.TB) *host.Host {
+	tb.Helper()
+	h, err := host.New(context.Background(), host.Config{CallTimeout: PluginCallTimeout})
+	if err != nil {
+		tb.Fatalf("plugin host: %v", err)
+	}
+	tb.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
 // OneDollarModel costs $1 per million input tokens, so a request's input
 // tokens are its cost in micro-dollars: handy for exact ledger arithmetic.
 const OneDollarModel = "test/one-dollar"
@@ -77,11 +97,12 @@ func Catalog() []control.Model {
 	return append(control.DefaultCatalog(), control.Model{ID: OneDollarModel, InputPrice: 1_000_000, OutputPrice: 1_000_000})
 }
 
-// NewService starts a Service over st with clock, fast passwords and
-// Catalog.
+// NewService starts a Service over st with clock, fast passwords, Catalog
+// and a real plugin validator (PluginHost).
 func NewService(tb testing.TB, st control.Store, clock control.Clock) *control.Service {
 	tb.Helper()
-	svc := control.NewService(st, control.Config{Clock: clock, Password: FastPasswords, Catalog: Catalog()})
+	svc := control.NewService(st, control.Config{Clock: clock, Password: FastPasswords, Catalog: Catalog(),
+		Plugins: pluginhost.NewValidator(PluginHost(tb))})
 	if err := svc.Start(context.Background()); err != nil {
 		tb.Fatalf("start service: %v", err)
 	}

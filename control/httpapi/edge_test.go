@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/internal/wasmtest"
 )
 
 func TestEdgeAuth(t *testing.T) {
@@ -176,12 +177,12 @@ func TestEdgeCatalog(t *testing.T) {
 func TestEdgePlugin(t *testing.T) {
 	s := newServer(t, "", nil)
 	_, a := signup(t, s, "grace@example.com")
-	module := []byte("\x00asm\x01\x00\x00\x00")
-	p, err := s.svc.PutPlugin(context.Background(), a.ID, module, true)
+	module := wasmtest.Decision(`{"action":"route"}`)
+	out, err := s.svc.UploadPlugin(context.Background(), a.ID, control.PluginUpload{Name: "p", Module: module})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := s.edge(t).must(http.StatusOK, "GET", "/edge/v1/plugins/"+p.Hash, nil)
+	r := s.edge(t).must(http.StatusOK, "GET", "/edge/v1/plugins/"+out.Plugin.Hash, nil)
 	if string(r.body) != string(module) || r.header.Get("Content-Type") != "application/wasm" {
 		t.Fatalf("module %q, type %s", r.body, r.header.Get("Content-Type"))
 	}

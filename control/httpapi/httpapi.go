@@ -109,6 +109,11 @@ func (h *Handler) routes() {
 	api("GET /api/v1/models", h.models)
 	api("GET /api/v1/usage", h.authed(h.usage))
 	api("GET /api/v1/usage/{request_id}", h.authed(h.usageRecord))
+	api("GET /api/v1/plugins", h.authed(h.listPlugins))
+	api("POST /api/v1/plugins", h.authed(h.uploadPlugin))
+	api("POST /api/v1/plugins/{id}/activate", h.authed(h.activatePlugin))
+	api("POST /api/v1/plugins/rollback", h.authed(h.rollbackPlugin))
+	api("POST /api/v1/plugins/deactivate", h.authed(h.deactivatePlugin))
 
 	h.mux.HandleFunc("GET /edge/v1/keys/{hash}", h.edge(h.edgeKey))
 	h.mux.HandleFunc("GET /edge/v1/plugins/{hash}", h.edge(h.edgePlugin))

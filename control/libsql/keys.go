@@ -130,14 +130,25 @@ func (s *Store) RevokeKey(ctx context.Context, accountID, id string, at time.Tim
 
 func (s *Store) KeyState(ctx context.Context, hash, month string) (*control.KeyState, error) {
 	var st control.KeyState
+	var pluginHeaders string
+	// The key's own activation wins; a key whose newest activation is
+	// "none" follows the account.
 	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+`, a.status, a.balance_micros,
-			COALESCE((SELECT p.hash FROM plugins p WHERE p.account_id = k.account_id AND p.active = 1), ''),
+			COALESCE(v.hash, ''), COALESCE(v.fail, ''), COALESCE(v.headers, '[]'),
 			COALESCE((SELECT s.spend_micros FROM key_spend s WHERE s.key_id = k.id AND s.month = ?), 0)
 		FROM api_keys k JOIN accounts a ON a.id = k.account_id
+		LEFT JOIN plugin_versions v ON v.id = COALESCE(
+			(SELECT pa.plugin_id FROM plugin_activations pa WHERE pa.account_id = k.account_id AND pa.key_id = k.id
+				ORDER BY pa.id DESC LIMIT 1),
+			(SELECT pa.plugin_id FROM plugin_activations pa WHERE pa.account_id = k.account_id AND pa.key_id = ''
+				ORDER BY pa.id DESC LIMIT 1))
 		WHERE k.hash = ?`, month, hash),
-		&st.AccountStatus, &st.BalanceMicros, &st.PluginHash, &st.MonthSpendMicros)
+		&st.AccountStatus, &st.BalanceMicros, &st.PluginHash, &st.PluginFail, &pluginHeaders, &st.MonthSpendMicros)
 	if err != nil {
 		return nil, notFound(err, "key")
+	}
+	if err := json.Unmarshal([]byte(pluginHeaders), &st.PluginHeaders); err != nil {
+		return nil, err
 	}
 	st.Key = *k
 	return &st, nil

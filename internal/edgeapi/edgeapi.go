@@ -42,9 +42,16 @@ type KeySnapshot struct {
 	// ExpiresAt is when the key stops working; nil never.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	Limits    Limits     `json:"limits"`
-	// PluginHash is the hex SHA-256 of the account's active routing plugin,
-	// empty when none.
+	// PluginHash is the hex SHA-256 of the routing plugin that runs for
+	// this key (the key's own activation, else the account's), empty when
+	// none.
 	PluginHash string `json:"plugin_hash,omitempty"`
+	// PluginFail is the plugin's fail policy, abi.FailOpen ("open") or
+	// abi.FailClosed ("closed"); empty means open.
+	PluginFail string `json:"plugin_fail,omitempty"`
+	// PluginHeaders are request headers, beyond the x-sy- ones, that the
+	// tenant allowed the plugin to see; names lower-case.
+	PluginHeaders []string `json:"plugin_headers,omitempty"`
 	// Balance is one of the Balance* states.
 	Balance string `json:"balance"`
 	// BalanceMicros is the account's credit balance in micro-dollars.

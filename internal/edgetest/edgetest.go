@@ -13,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/internal/emulator"
 	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/controlclient"
 	"github.com/switchyard-ai/switchyard/worker/edgefast"
 	"github.com/switchyard-ai/switchyard/worker/edgehttp"
 	"github.com/switchyard-ai/switchyard/worker/keyfile"
+	"github.com/switchyard-ai/switchyard/worker/pluginrun"
 	"github.com/switchyard-ai/switchyard/worker/setup"
 )
 
@@ -46,6 +49,19 @@ type Env struct {
 	EmulatorURL string
 	Gateway     *worker.Gateway
 
+	// Control is the control service behind the edge when
+	// Options.Control is set, nil otherwise; so are the three below.
+	Control *Control
+	// Resolver is the edge's cached key resolver; its clock is KeyClock.
+	Resolver *controlclient.Resolver
+	// KeyClock is the Resolver's clock: advance it past the TTL to make
+	// the edge look keys up again. Everything else runs on the wall clock.
+	KeyClock *controltest.Clock
+	// Sink ships the edge's usage records to Control.
+	Sink *controlclient.Sink
+	// Plugins runs the tenants' plugins when Options.Plugins is set.
+	Plugins *pluginrun.Runner
+
 	mu    sync.Mutex
 	usage []worker.UsageRecord
 	logs  syncBuffer
@@ -58,6 +74,17 @@ type Options struct {
 	// Native serves the gateway with the native edge's fasthttp adapter
 	// (edgefast server and upstream client) instead of net/http's.
 	Native bool
+	// Control backs the edge with a real control service (StartControl)
+	// in place of the built-in key file: keys are created through
+	// Env.Control and resolved through a controlclient.Resolver, and usage
+	// goes to the service through a controlclient.Sink as well as to Usage.
+	// Modify runs after this wiring.
+	Control bool
+	// Plugins, with Control, runs tenants' routing plugins as the native
+	// edge does: a real plugins/host behind a pluginrun.Runner that fetches
+	// modules from Control. Modify runs after this wiring, so it can wrap
+	// Config.Plugins.
+	Plugins bool
 }
 
 // Start runs an emulator and an edge on loopback ports; both stop when the
@@ -113,6 +140,12 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.Logger = slog.New(slog.NewJSONHandler(&env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.RetryBackoff = 5 * time.Millisecond
 	cfg.RequestTimeout = 20 * time.Second
+	if opts.Control {
+		env.startControlled(t, &cfg, upstream)
+	}
+	if opts.Control && opts.Plugins {
+		env.startPlugins(t, &cfg, upstream)
+	}
 	if opts.Modify != nil {
 		opts.Modify(&cfg)
 	}

@@ -6,7 +6,7 @@ package abi
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -52,6 +52,7 @@ const (
 	MaxTagValueLen    = 64
 	MaxMessageLen     = 256
 	MaxCounterKeyLen  = 128
+	MaxCounterWindow  = 86400 // seconds
 	MaxLogLineLen     = 512
 	LogLinesPerSecond = 10
 )
@@ -126,37 +127,41 @@ func (r *RawJSON) UnmarshalJSON(b []byte) error {
 // Check enforces the shape rules of ABI.md that need no catalog: action,
 // header names and sizes, tag counts and sizes, reject status and message.
 // Whether named models exist is the gateway's to check.
+//
+// It uses no fmt: the Go SDK links this package into every plugin, and fmt
+// alone adds 400 KB to a module.
 func (d *RouteDecision) Check() error {
 	var errs []error
+	bad := func(parts ...string) { errs = append(errs, errors.New(strings.Join(parts, ""))) }
 	switch d.Action {
 	case ActionRoute:
 		if d.Status != 0 || d.Message != "" {
-			errs = append(errs, errors.New("status and message belong to reject decisions"))
+			bad("status and message belong to reject decisions")
 		}
 	case ActionReject:
 		if len(d.Message) > MaxMessageLen {
-			errs = append(errs, fmt.Errorf("message longer than %d bytes", MaxMessageLen))
+			bad("message longer than ", strconv.Itoa(MaxMessageLen), " bytes")
 		}
 	default:
-		errs = append(errs, fmt.Errorf("action must be %q or %q, not %q", ActionRoute, ActionReject, d.Action))
+		bad("action must be ", strconv.Quote(ActionRoute), " or ", strconv.Quote(ActionReject), ", not ", strconv.Quote(d.Action))
 	}
 	if len(d.Headers) > MaxHeaders {
-		errs = append(errs, fmt.Errorf("more than %d headers", MaxHeaders))
+		bad("more than ", strconv.Itoa(MaxHeaders), " headers")
 	}
 	for k, v := range d.Headers {
 		if !strings.HasPrefix(strings.ToLower(k), "x-") || !validHeaderName(k) {
-			errs = append(errs, fmt.Errorf("header %q: names must start with x- and be a valid token", k))
+			bad("header ", strconv.Quote(k), ": names must start with x- and be a valid token")
 		}
 		if len(v) > MaxHeaderValueLen || strings.ContainsAny(v, "\r\n\x00") {
-			errs = append(errs, fmt.Errorf("header %q: value too long or not a single line", k))
+			bad("header ", strconv.Quote(k), ": value too long or not a single line")
 		}
 	}
 	if len(d.Tags) > MaxTags {
-		errs = append(errs, fmt.Errorf("more than %d tags", MaxTags))
+		bad("more than ", strconv.Itoa(MaxTags), " tags")
 	}
 	for k, v := range d.Tags {
 		if k == "" || len(k) > MaxTagKeyLen || len(v) > MaxTagValueLen {
-			errs = append(errs, fmt.Errorf("tag %q: key 1-%d bytes, value up to %d bytes", k, MaxTagKeyLen, MaxTagValueLen))
+			bad("tag ", strconv.Quote(k), ": key 1-", strconv.Itoa(MaxTagKeyLen), " bytes, value up to ", strconv.Itoa(MaxTagValueLen), " bytes")
 		}
 	}
 	return errors.Join(errs...)

@@ -9,12 +9,13 @@ package controlclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/worker"
@@ -103,6 +104,38 @@ func (c *Conn) Catalog(ctx context.Context) (*edgeapi.Catalog, error) {
 	return &cat, nil
 }
 
+// MaxPluginBytes bounds a plugin module fetched from the control service:
+// the native edge's module size limit (plugins/ABI.md, "Limits").
+const MaxPluginBytes = 16 << 20
+
+// Plugin fetches a routing plugin's module by the hex SHA-256 of its
+// bytes, and checks that the bytes have that hash. An unknown module is a
+// *StatusError with status 404.
+func (c *Conn) Plugin(ctx context.Context, hash string) ([]byte, error) {
+	resp, err := c.http.Do(ctx, &chat.HTTPRequest{Method: http.MethodGet, URL: c.base + "/edge/v1/plugins/" + hash,
+		Header: [][2]string{{"Authorization", c.auth}, {"Accept", "application/wasm"}}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxPluginBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != http.StatusOK {
+		var e edgeapi.Error
+		_ = json.Unmarshal(b, &e)
+		return nil, &StatusError{Status: resp.Status, Message: e.Error.Message}
+	}
+	if len(b) > MaxPluginBytes {
+		return nil, fmt.Errorf("plugin %s is larger than %d bytes", hash, MaxPluginBytes)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != hash {
+		return nil, fmt.Errorf("plugin %s: the bytes received do not have that hash", hash)
+	}
+	return b, nil
+}
+
 // WireRecord converts a gateway usage record to the edge API's form.
 func WireRecord(r *worker.UsageRecord) edgeapi.UsageRecord {
 	return edgeapi.UsageRecord{
@@ -127,8 +160,7 @@ func WireRecord(r *worker.UsageRecord) edgeapi.UsageRecord {
 		LatencyMs:         r.Latency.Milliseconds(),
 		TTFBMs:            r.TTFB.Milliseconds(),
 		Attempts:          r.Attempts,
+		Tags:              r.Tags,
 		EdgeCostMicros:    r.CostMicros,
 	}
 }
-
-func since(now func() time.Time, t time.Time) time.Duration { return now().Sub(t) }

@@ -5,34 +5,53 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
 	"github.com/switchyard-ai/switchyard/worker"
 )
 
 // ResolverOptions tune the key cache.
 type ResolverOptions struct {
 	// TTL is how long a snapshot is served before it is fetched again; it
-	// bounds how long a revoked key keeps working at this edge. Default 30s.
+	// bounds how long a revoked key keeps working at this edge while the
+	// control service is reachable. Default 30s.
 	TTL time.Duration
 	// StaleFor is how long past its TTL a snapshot may still be served while
 	// the control service cannot be reached. Default 1h.
 	StaleFor time.Duration
 	// NegativeTTL is how long an unknown key is remembered as unknown, so a
-	// flood of bad keys does not reach the control service. Default 10s.
+	// flood of bad keys does not reach the control service. Refused keys
+	// (revoked, expired, suspended) are remembered as long. Default 10s.
 	NegativeTTL time.Duration
+	// FetchTimeout bounds one lookup at the control service. Default 5s.
+	FetchTimeout time.Duration
+	// MaxEntries bounds the cache. When it is full, answers past their
+	// serving life and negative answers go first, then random others.
+	// Default 100,000.
+	MaxEntries int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
 
 // Resolver resolves keys through the control service with a cache. It is
 // safe for concurrent use.
+//
+// While the control service answers, a snapshot older than TTL is fetched
+// again before it is used, so a revocation takes effect within TTL. Once a
+// lookup has failed, expired snapshots are served at once while the next
+// lookup runs in the background, so an unreachable or hung control service
+// costs each request nothing beyond what it already cost the first.
 type Resolver struct {
 	conn *Conn
 	opt  ResolverOptions
+	// failing is set while the last finished lookup failed.
+	failing atomic.Bool
 
 	mu       sync.RWMutex
 	entries  map[[32]byte]*entry
@@ -42,7 +61,7 @@ type Resolver struct {
 var _ worker.KeyResolver = (*Resolver)(nil)
 
 type entry struct {
-	key       *worker.Key // nil for a known-unknown key
+	key       *worker.Key // nil for a refused or unknown key
 	err       error
 	fetchedAt time.Time
 }
@@ -64,6 +83,12 @@ func NewResolver(conn *Conn, opt ResolverOptions) *Resolver {
 	if opt.NegativeTTL == 0 {
 		opt.NegativeTTL = 10 * time.Second
 	}
+	if opt.FetchTimeout == 0 {
+		opt.FetchTimeout = 5 * time.Second
+	}
+	if opt.MaxEntries == 0 {
+		opt.MaxEntries = 100_000
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -78,7 +103,10 @@ var ErrControlUnavailable = errors.New("control service unavailable and key not 
 // the control service otherwise, and serves a stale snapshot when the
 // control service is away.
 func (r *Resolver) Resolve(ctx context.Context, secret string) (*worker.Key, error) {
-	h := sha256.Sum256([]byte(secret))
+	// Hashing from a stack buffer spares the request path the allocation
+	// []byte(secret) makes for secrets longer than 32 bytes.
+	var buf [128]byte
+	h := sha256.Sum256(append(buf[:0], secret...))
 	now := r.opt.Now()
 	r.mu.RLock()
 	e := r.entries[h]
@@ -86,16 +114,26 @@ func (r *Resolver) Resolve(ctx context.Context, secret string) (*worker.Key, err
 	if e != nil && r.fresh(e, now) {
 		return e.key, e.err
 	}
-	fresh, err := r.refresh(ctx, h)
-	if err == nil {
-		return fresh.key, fresh.err
-	}
-	// Control is unreachable: a stale positive answer beats refusing a
+	// While control is away, a stale positive answer beats refusing a
 	// paying client; a stale negative one is still the best we know.
-	if e != nil && now.Sub(e.fetchedAt) < r.opt.TTL+r.opt.StaleFor {
+	stale := e != nil && now.Sub(e.fetchedAt) < r.opt.TTL+r.opt.StaleFor
+	if stale && r.failing.Load() {
+		r.refresh(h)
 		return e.key, e.err
 	}
-	return nil, ErrControlUnavailable
+	f := r.refresh(h)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.err == nil {
+		return f.e.key, f.e.err
+	}
+	if stale {
+		return e.key, e.err
+	}
+	return nil, fmt.Errorf("%w: %w", ErrControlUnavailable, f.err)
 }
 
 func (r *Resolver) fresh(e *entry, now time.Time) bool {
@@ -106,32 +144,55 @@ func (r *Resolver) fresh(e *entry, now time.Time) bool {
 	return now.Sub(e.fetchedAt) < ttl
 }
 
-// refresh fetches one key, sharing the call among concurrent requests for
-// the same key.
-func (r *Resolver) refresh(ctx context.Context, h [32]byte) (*entry, error) {
+// refresh returns the lookup of one key in flight, starting it if there is
+// none, so concurrent requests for a key share one call. The lookup runs
+// apart from any caller, which waits for it only as long as its own
+// context allows: the caller that started it going away must not fail the
+// others.
+func (r *Resolver) refresh(h [32]byte) *fetch {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if f, ok := r.inflight[h]; ok {
-		r.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.e, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return f
 	}
 	f := &fetch{done: make(chan struct{})}
 	r.inflight[h] = f
-	r.mu.Unlock()
+	go r.run(h, f)
+	return f
+}
 
+func (r *Resolver) run(h [32]byte, f *fetch) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opt.FetchTimeout)
 	f.e, f.err = r.load(ctx, h)
+	cancel()
+	r.failing.Store(f.err != nil)
 	r.mu.Lock()
 	delete(r.inflight, h)
 	if f.err == nil {
+		if _, known := r.entries[h]; !known && len(r.entries) >= r.opt.MaxEntries {
+			r.evict(f.e.fetchedAt)
+		}
 		r.entries[h] = f.e
 	}
 	r.mu.Unlock()
 	close(f.done)
-	return f.e, f.err
+}
+
+// evict makes room in a full cache: first answers too old to serve even
+// stale, and negative answers, which are cheap to ask again; then random
+// entries, down to nine tenths, so sweeps stay rare. The caller holds mu.
+func (r *Resolver) evict(now time.Time) {
+	for h, e := range r.entries {
+		if e.key == nil || now.Sub(e.fetchedAt) >= r.opt.TTL+r.opt.StaleFor {
+			delete(r.entries, h)
+		}
+	}
+	for h := range r.entries {
+		if len(r.entries) < r.opt.MaxEntries*9/10 {
+			break
+		}
+		delete(r.entries, h)
+	}
 }
 
 func (r *Resolver) load(ctx context.Context, h [32]byte) (*entry, error) {
@@ -170,6 +231,8 @@ func keyFromSnapshot(s *edgeapi.KeySnapshot, now time.Time) (*worker.Key, error)
 		BalanceExhausted: s.Balance == edgeapi.BalanceExhausted,
 		MonthSpendMicros: s.MonthSpendMicros,
 		PluginHash:       s.PluginHash,
+		PluginFailClosed: s.PluginFail == abi.FailClosed,
+		PluginHeaders:    s.PluginHeaders,
 		ExpiresAt:        s.ExpiresAt,
 	}, nil
 }

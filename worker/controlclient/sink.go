@@ -27,7 +27,9 @@ type SinkOptions struct {
 	// last flush. Default 1s.
 	FlushInterval time.Duration
 	// MaxBuffered bounds records held in memory. Beyond it the oldest go to
-	// the spill file, or, without one, are dropped and counted. Default 100000.
+	// the spill file (down to half the bound, so that the file is not
+	// written once per request), or, without one, are dropped and counted.
+	// Default 100000.
 	MaxBuffered int
 	// SpillPath is a file that keeps unsent records across control outages
 	// and edge restarts (native edge). Empty keeps records in memory only.
@@ -47,16 +49,29 @@ type Sink struct {
 
 	mu    sync.Mutex
 	queue []edgeapi.UsageRecord
-	// loaded counts queue-front records that came from the in-flight spill
-	// file, which is removed once they are acknowledged.
-	loaded int
+	// sending counts the queue-front records of the batch in flight. Its
+	// acknowledgement clears exactly that many from the front, so nothing
+	// may take records from before their end meanwhile.
+	sending int
+	// loaded counts queue-front records read from the in-flight spill file;
+	// inflight is set while that file exists. The file is removed once
+	// none of its records is held only in memory: each was acknowledged
+	// or written to the spill file again.
+	loaded   int
+	inflight bool
 
-	sendMu  sync.Mutex
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	started bool
-	dropped atomic.Int64
+	// fileMu serialises the spill files: appends (from the sender and from
+	// requests shedding records) must not interleave, and none may land in
+	// a file that is being renamed and read, or it would be lost with it.
+	fileMu sync.Mutex
+
+	sendMu    sync.Mutex
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	started   bool
+	closeOnce sync.Once
+	dropped   atomic.Int64
 }
 
 var _ worker.UsageSink = (*Sink)(nil)
@@ -95,8 +110,14 @@ func (s *Sink) Start() error {
 	return nil
 }
 
-// Record queues one record. It never blocks on the network.
+// Record queues one record. It never blocks on the network. A record
+// without a key (the request was refused before its key was known) is not
+// shipped: there is no account to bill and the control service would
+// reject it.
 func (s *Sink) Record(r *worker.UsageRecord) {
+	if r.KeyID == "" {
+		return
+	}
 	w := WireRecord(r)
 	s.mu.Lock()
 	s.queue = append(s.queue, w)
@@ -116,6 +137,10 @@ func (s *Sink) Record(r *worker.UsageRecord) {
 // Pending is the number of records not yet acknowledged, in memory and
 // spilled.
 func (s *Sink) Pending() int {
+	// Holding fileMu keeps records from moving between memory and the
+	// spill file while both are counted.
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
 	n := len(s.queue)
 	s.mu.Unlock()
@@ -123,7 +148,7 @@ func (s *Sink) Pending() int {
 }
 
 // Dropped counts records lost because memory was full and no spill file
-// was configured.
+// was configured (or writing it failed).
 func (s *Sink) Dropped() int64 { return s.dropped.Load() }
 
 // Flush sends everything queued now, including spilled records.
@@ -140,12 +165,16 @@ func (s *Sink) Flush(ctx context.Context) error {
 }
 
 // Close stops the sender, makes a last attempt to deliver within ctx, and
-// spills whatever remains. It is safe to call without Start.
+// spills whatever remains. Its error reports a failed delivery even when
+// the records were spilled, for the next run to send. It is safe to call
+// without Start, and more than once.
 func (s *Sink) Close(ctx context.Context) error {
-	if s.started {
-		close(s.stop)
-		<-s.done
-	}
+	s.closeOnce.Do(func() {
+		if s.started {
+			close(s.stop)
+			<-s.done
+		}
+	})
 	ferr := s.Flush(ctx)
 	if ferr == nil {
 		return nil
@@ -193,6 +222,9 @@ func (s *Sink) loop() {
 func (s *Sink) sendOne(ctx context.Context) (int, error) {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	if err := s.settleInflight(); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	if len(s.queue) == 0 {
 		s.mu.Unlock()
@@ -204,11 +236,22 @@ func (s *Sink) sendOne(ctx context.Context) (int, error) {
 	n := min(len(s.queue), s.opt.BatchSize)
 	batch := make([]edgeapi.UsageRecord, n)
 	copy(batch, s.queue[:n])
+	s.sending = n
 	s.mu.Unlock()
 	if n == 0 {
 		return 0, nil
 	}
 	res, err := s.conn.SendUsage(ctx, &edgeapi.UsageBatch{EdgeID: s.opt.EdgeID, Records: batch})
+	s.mu.Lock()
+	s.sending = 0
+	if err == nil {
+		// Reslicing keeps draining a long backlog linear; the cleared
+		// front is freed when append next grows the queue.
+		clear(s.queue[:n])
+		s.queue = s.queue[n:]
+		s.loaded = max(s.loaded-n, 0)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
@@ -216,35 +259,64 @@ func (s *Sink) sendOne(ctx context.Context) (int, error) {
 		// A rejected record is malformed; resending cannot fix it.
 		s.opt.Logger.Error("usage record rejected by control", "request_id", rj.RequestID, "reason", rj.Reason)
 	}
-	s.mu.Lock()
-	s.queue = append(s.queue[:0:0], s.queue[n:]...)
-	ackedLoaded := s.loaded > 0 && n >= s.loaded
-	s.loaded = max(s.loaded-n, 0)
-	s.mu.Unlock()
-	if ackedLoaded {
-		if err := os.Remove(s.inflightPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return n, err
-		}
-	}
-	return n, nil
+	return n, s.settleInflight()
 }
 
 func (s *Sink) inflightPath() string { return s.opt.SpillPath + ".inflight" }
 
-// shed moves the oldest records beyond MaxBuffered to disk, or drops them.
-func (s *Sink) shed() {
+// settleInflight removes the in-flight spill file once none of its records
+// is held only in memory.
+func (s *Sink) settleInflight() error {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
-	over := len(s.queue) - s.opt.MaxBuffered
-	if over <= 0 {
+	settled := s.inflight && s.loaded == 0
+	if settled {
+		s.inflight = false
+	}
+	s.mu.Unlock()
+	if !settled {
+		return nil
+	}
+	if err := os.Remove(s.inflightPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// shed takes the oldest records not in flight out of memory once there are
+// more than MaxBuffered: to the spill file, down to half the bound so the
+// file is not written once per request, or, without one, dropped.
+func (s *Sink) shed() {
+	keep := s.opt.MaxBuffered
+	if s.opt.SpillPath != "" {
+		keep /= 2
+		s.fileMu.Lock()
+		defer s.fileMu.Unlock()
+	}
+	s.mu.Lock()
+	over := min(len(s.queue)-keep, len(s.queue)-s.sending)
+	if len(s.queue) <= s.opt.MaxBuffered || over <= 0 {
 		s.mu.Unlock()
 		return
 	}
-	old := append([]edgeapi.UsageRecord(nil), s.queue[:over]...)
-	s.queue = append(s.queue[:0:0], s.queue[over:]...)
-	s.loaded = max(s.loaded-over, 0)
+	from := s.sending
+	var old []edgeapi.UsageRecord
+	if s.opt.SpillPath != "" {
+		old = append(old, s.queue[from:from+over]...)
+	}
+	// Move the batch in flight up over the shed records and cut the front
+	// off: this runs on the request path, so it costs the batch, never the
+	// whole queue.
+	copy(s.queue[over:], s.queue[:from])
+	clear(s.queue[:over])
+	s.queue = s.queue[over:]
+	// Loaded records are the queue's front; those shed go to the spill
+	// file and no longer hold up the in-flight file's removal.
+	s.loaded -= min(max(s.loaded-from, 0), over)
 	s.mu.Unlock()
 	if s.opt.SpillPath == "" {
-		s.dropped.Add(int64(len(old)))
+		s.dropped.Add(int64(over))
 		return
 	}
 	if err := appendSpill(s.opt.SpillPath, old); err != nil {
@@ -260,24 +332,29 @@ func (s *Sink) spillQueue() error {
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
 	q := s.queue
 	s.queue = nil
 	loaded := s.loaded
 	s.loaded = 0
 	s.mu.Unlock()
-	if len(q) == 0 {
-		return nil
-	}
-	if err := appendSpill(s.opt.SpillPath, q); err != nil {
-		s.mu.Lock()
-		s.queue = append(q, s.queue...)
-		s.loaded = loaded
-		s.mu.Unlock()
-		return err
+	if len(q) > 0 {
+		if err := appendSpill(s.opt.SpillPath, q); err != nil {
+			s.mu.Lock()
+			s.queue = append(q, s.queue...)
+			s.loaded = loaded
+			s.mu.Unlock()
+			return err
+		}
 	}
 	// Records loaded from the in-flight file are now in the spill file too.
-	if loaded > 0 {
+	s.mu.Lock()
+	wasInflight := s.inflight
+	s.inflight = false
+	s.mu.Unlock()
+	if wasInflight {
 		if err := os.Remove(s.inflightPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -285,12 +362,22 @@ func (s *Sink) spillQueue() error {
 	return nil
 }
 
+// appendSpill appends recs as JSON lines and syncs the file. The caller
+// holds fileMu.
 func appendSpill(path string, recs []edgeapi.UsageRecord) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(f)
+	// A crash mid-write leaves a torn last line; end it, or the first
+	// record appended now would be glued to it and lost with it.
+	if torn, err := tornTail(f); err != nil {
+		f.Close()
+		return err
+	} else if torn {
+		w.WriteByte('\n')
+	}
 	enc := json.NewEncoder(w)
 	for i := range recs {
 		if err := enc.Encode(&recs[i]); err != nil {
@@ -309,16 +396,31 @@ func appendSpill(path string, recs []edgeapi.UsageRecord) error {
 	return f.Close()
 }
 
+// tornTail reports whether f is non-empty and does not end in a newline.
+func tornTail(f *os.File) (bool, error) {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false, err
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] != '\n', nil
+}
+
 // loadSpill moves spilled records to the front of the queue. The file is
 // renamed to the in-flight name first and removed only once its records are
 // acknowledged, so a crash in between resends them (harmlessly) rather than
-// losing them.
+// losing them. The caller holds sendMu, or is Start.
 func (s *Sink) loadSpill() error {
 	if s.opt.SpillPath == "" {
 		return nil
 	}
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
 	s.mu.Lock()
-	busy := s.loaded > 0
+	busy := s.inflight
 	s.mu.Unlock()
 	if busy {
 		return nil
@@ -342,10 +444,10 @@ func (s *Sink) loadSpill() error {
 	s.mu.Lock()
 	s.queue = append(recs, s.queue...)
 	s.loaded = len(recs)
+	s.inflight = true
 	s.mu.Unlock()
 	return nil
 }
-
 func readSpill(path string) ([]edgeapi.UsageRecord, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -366,6 +468,7 @@ func readSpill(path string) ([]edgeapi.UsageRecord, error) {
 	return out, sc.Err()
 }
 
+// spilledCount counts the spill file's records. The caller holds fileMu.
 func (s *Sink) spilledCount() int {
 	if s.opt.SpillPath == "" {
 		return 0

@@ -144,6 +144,14 @@ func (h *requestHeader) Get(name string) string {
 	return string((*fasthttp.RequestHeader)(h).Peek(name))
 }
 
+var _ worker.HeaderLister = (*requestHeader)(nil)
+
+func (h *requestHeader) EachHeader(fn func(name, value string)) {
+	for k, v := range (*fasthttp.RequestHeader)(h).All() {
+		fn(string(k), string(v))
+	}
+}
+
 type responder struct {
 	ctx *fasthttp.RequestCtx
 	// cancel ends the core's request context; nil for the error handler,

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/plugins/abi"
+	"github.com/switchyard-ai/switchyard/plugins/host"
+)
+
+const pluginUsage = `switchyard plugin <command> [flags]
+
+  test PLUGIN.wasm --request REQUEST.json [--tenant T] [-n N] [--workers]
+        run the plugin as the edge does: the upload checks, then N calls
+        (default 1000) on the request; print the decision, the time per
+        call and the memory used
+  upload PLUGIN.wasm --name N [--fail open|closed] [--headers a,b]
+        [--activate | --key KEY_ID] [--control-url URL]
+        send a module to the control service, with the management token
+        in SWITCHYARD_TOKEN
+`
+
+// runPlugin runs the tenant plugin tools.
+func runPlugin(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, pluginUsage)
+		return errors.New("missing command")
+	}
+	switch args[0] {
+	case "test":
+		return pluginTest(ctx, args[1:], os.Stdout, os.Stderr)
+	case "upload":
+		return pluginUpload(ctx, args[1:], os.Stdout, os.Stderr)
+	case "-h", "--help", "help":
+		fmt.Print(pluginUsage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, pluginUsage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// pluginTest runs a module with the host the edge uses, so that its
+// numbers and its refusals are the edge's.
+func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plugin test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	request := fs.String("request", "", "RouteRequest JSON file (required)")
+	tenant := fs.String("tenant", "", "tenant to run as (default: the request's tenant, else acct_test)")
+	n := fs.Int("n", 1000, "number of timed calls")
+	workers := fs.Bool("workers", false, "use the Workers edge's interpreter and limits instead of the native edge's")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 || *request == "" || *n < 1 {
+		fs.Usage()
+		return errors.New("want one PLUGIN.wasm, --request REQUEST.json and -n of at least 1")
+	}
+	wasm, err := os.ReadFile(files[0])
+	if err != nil {
+		return err
+	}
+	req, err := readRouteRequest(*request)
+	if err != nil {
+		return err
+	}
+	who := *tenant
+	if who == "" {
+		who = req.Tenant
+	}
+	if who == "" {
+		who = "acct_test"
+	}
+	req.Tenant = who
+
+	cfg := host.Config{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	edge := "native edge (compiler)"
+	if *workers {
+		cfg.Interpreter, cfg.MaxModuleBytes, cfg.MaxMemoryPages = true, workersMaxModuleBytes, workersMaxMemoryPages
+		edge = "Workers edge (interpreter)"
+	}
+	h, err := host.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer h.Close(ctx)
+	report, err := h.Validate(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	p, err := h.Load(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	defer p.Close(ctx)
+
+	first, err := p.Route(ctx, who, req)
+	if err != nil {
+		return fmt.Errorf("the call failed: %w", err)
+	}
+	firstJSON, _ := json.Marshal(first)
+	times := make([]time.Duration, *n)
+	changed := 0
+	for i := range times {
+		start := time.Now()
+		d, err := p.Route(ctx, who, req)
+		times[i] = time.Since(start)
+		if err != nil {
+			return fmt.Errorf("call %d of %d failed: %w", i+2, *n+1, err)
+		}
+		if b, _ := json.Marshal(d); !bytes.Equal(b, firstJSON) {
+			changed++
+		}
+	}
+	slices.Sort(times)
+
+	var out bytes.Buffer
+	json.Indent(&out, firstJSON, "", "  ")
+	fmt.Fprintf(stdout, "decision:  %s\n", out.Bytes())
+	if changed > 0 {
+		fmt.Fprintf(stdout, "           (%d of the %d later calls decided differently: counters or the clock)\n", changed, *n)
+	}
+	fmt.Fprintf(stdout, "per call:  p50 %v, p90 %v, p99 %v over %d calls on the %s\n",
+		times[len(times)/2], times[len(times)*9/10], times[len(times)*99/100], *n, edge)
+	fmt.Fprintf(stdout, "memory:    %d pages (%.1f MiB) of linear memory per instance, cap %d\n",
+		p.PeakMemoryPages(), float64(p.PeakMemoryPages())/16, maxPages(cfg))
+	fmt.Fprintf(stdout, "module:    %d bytes, sha256 %s\n", report.Size, report.Hash)
+	fmt.Fprintf(stdout, "imports:   %v\n", report.Imports)
+	return nil
+}
+
+// The Workers edge's limits from plugins/ABI.md.
+const (
+	workersMaxModuleBytes = 1 << 20
+	workersMaxMemoryPages = 256
+)
+
+func maxPages(cfg host.Config) uint32 {
+	if cfg.MaxMemoryPages != 0 {
+		return cfg.MaxMemoryPages
+	}
+	return 512
+}
+
+// readRouteRequest decodes strictly, so that a misspelt field in a
+// hand-written request is reported instead of silently left out.
+func readRouteRequest(path string) (*abi.RouteRequest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var req abi.RouteRequest
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if req.ABI == 0 {
+		req.ABI = abi.Version
+	}
+	return &req, nil
+}
+
+// parseInterleaved parses flags that may stand before, between or after
+// the positional arguments, as in `plugin test x.wasm --request r.json`
+// (the flag package alone stops at the first positional argument), and
+// returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			return positional, nil
+		}
+		positional, args = append(positional, args[0]), args[1:]
+	}
+}

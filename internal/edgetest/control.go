@@ -1,0 +1,306 @@
+package edgetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/control/controltest"
+	"github.com/switchyard-ai/switchyard/control/httpapi"
+	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/controlclient"
+	"github.com/switchyard-ai/switchyard/worker/pluginrun"
+)
+
+// EdgeToken is the bearer token a Control accepts from edges.
+const EdgeToken = "edge-token-for-tests"
+
+// Control is a real control service (control.Service over a libSQL file in
+// the test's temporary directory) served over loopback HTTP. It counts the
+// edge API calls it answers, and it can be stopped and restarted on the
+// same address to stage an outage. It runs on the wall clock, because the
+// usage records it ingests carry the edge's real start times.
+type Control struct {
+	// URL is the service's root.
+	URL string
+	// Service is the service itself, for what the HTTP API does not offer
+	// (GrantCredits).
+	Service *control.Service
+	// DBPath is the database file; controltest.Audit checks its books.
+	DBPath string
+
+	handler    http.Handler
+	addr       string
+	logs       syncBuffer
+	keyLookups atomic.Int64
+	usagePosts atomic.Int64
+
+	mu  sync.Mutex
+	srv *httptest.Server // nil while stopped
+}
+
+// StartControl starts a control service; it stops when the test ends.
+func StartControl(t testing.TB) *Control {
+	t.Helper()
+	c := &Control{DBPath: controltest.DBPath(t)}
+	c.Service = controltest.NewService(t, controltest.OpenStore(t, c.DBPath), control.SystemClock)
+	api := httpapi.New(c.Service, httpapi.Config{
+		EdgeTokens: []string{EdgeToken},
+		Logger:     slog.New(slog.NewTextHandler(&c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	c.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/edge/v1/keys/"):
+			c.keyLookups.Add(1)
+		case r.URL.Path == "/edge/v1/usage":
+			c.usagePosts.Add(1)
+		}
+		api.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addr = ln.Addr().String()
+	c.URL = "http://" + c.addr
+	c.serve(ln)
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func (c *Control) serve(ln net.Listener) {
+	srv := httptest.NewUnstartedServer(c.handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	c.mu.Lock()
+	c.srv = srv
+	c.mu.Unlock()
+}
+
+// Stop closes the listener and every connection, so edges get "connection
+// refused" until Restart. Stopping a stopped service does nothing.
+func (c *Control) Stop() {
+	c.mu.Lock()
+	srv := c.srv
+	c.srv = nil
+	c.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// Restart serves the same service and database again on the same address.
+func (c *Control) Restart(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	running := c.srv != nil
+	c.mu.Unlock()
+	if running {
+		return
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		t.Fatalf("control restart: %v", err)
+	}
+	c.serve(ln)
+}
+
+// KeyLookups counts GET /edge/v1/keys/{hash} requests answered so far.
+func (c *Control) KeyLookups() int64 { return c.keyLookups.Load() }
+
+// UsagePosts counts POST /edge/v1/usage requests answered so far.
+func (c *Control) UsagePosts() int64 { return c.usagePosts.Load() }
+
+// Logs returns what the control service logged.
+func (c *Control) Logs() string { return c.logs.String() }
+
+// Conn returns an edge connection to the service over up.
+func (c *Control) Conn(up worker.Upstream) *controlclient.Conn {
+	return controlclient.NewConn(c.URL, EdgeToken, up)
+}
+
+// Tenant is a customer signed up through the JSON API, holding the
+// session cookie a browser would.
+type Tenant struct {
+	Account control.Account
+	c       *Control
+	http    *http.Client
+}
+
+// Signup creates an account through POST /api/v1/signup. The account has
+// no credit until it is granted some.
+func (c *Control) Signup(t testing.TB, email string) *Tenant {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &Tenant{c: c, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	tn.Must(t, http.StatusCreated, http.MethodPost, "/api/v1/signup", map[string]string{
+		"name": "Ada Lovelace", "email": email, "company": "Analytical Engines", "billing_address": "12 St James's Square",
+		"password": "correct horse battery staple",
+	}, &tn.Account)
+	return tn
+}
+
+// Grant adds credit to the tenant's account.
+func (tn *Tenant) Grant(t testing.TB, micros int64) {
+	t.Helper()
+	if _, err := tn.c.Service.GrantCredits(context.Background(), tn.Account.ID, micros, "test credit", ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreateKey creates an API key through POST /api/v1/keys and returns it
+// with its secret.
+func (tn *Tenant) CreateKey(t testing.TB, in control.KeyCreate) (control.APIKey, string) {
+	t.Helper()
+	var out struct {
+		Key    control.APIKey `json:"key"`
+		Secret string         `json:"secret"`
+	}
+	tn.Must(t, http.StatusCreated, http.MethodPost, "/api/v1/keys", in, &out)
+	return out.Key, out.Secret
+}
+
+// Balance reads the account's balance through GET /api/v1/account.
+func (tn *Tenant) Balance(t testing.TB) int64 {
+	t.Helper()
+	var a control.Account
+	tn.Must(t, http.StatusOK, http.MethodGet, "/api/v1/account", nil, &a)
+	return a.BalanceMicros
+}
+
+// Do calls the JSON API as the tenant: body, unless nil, is sent as JSON,
+// and a 2xx answer is decoded into out unless it is nil. It returns the
+// status and the raw answer.
+func (tn *Tenant) Do(t testing.TB, method, path string, body, out any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, tn.c.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := tn.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+	return resp.StatusCode, b
+}
+
+// Must is Do that fails the test unless the answer has status want.
+func (tn *Tenant) Must(t testing.TB, want int, method, path string, body, out any) []byte {
+	t.Helper()
+	status, b := tn.Do(t, method, path, body, out)
+	if status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, b)
+	}
+	return b
+}
+
+// UploadPlugin uploads module through POST /api/v1/plugins with query
+// (name, fail, headers) and returns the new version.
+func (tn *Tenant) UploadPlugin(t testing.TB, query string, module []byte) control.Plugin {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, tn.c.URL+"/api/v1/plugins?"+query, bytes.NewReader(module))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/wasm")
+	resp, err := tn.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out control.PluginUploaded
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil {
+		t.Fatalf("plugin upload: status %d: %s", resp.StatusCode, b)
+	}
+	return *out.Plugin
+}
+
+// ActivatePlugin runs the plugin version id for the whole account, or for
+// one key when keyID is set.
+func (tn *Tenant) ActivatePlugin(t testing.TB, id, keyID string) {
+	t.Helper()
+	path := "/api/v1/plugins/" + id + "/activate"
+	if keyID != "" {
+		path += "?key=" + keyID
+	}
+	tn.Must(t, http.StatusOK, http.MethodPost, path, nil, nil)
+}
+
+// startPlugins runs tenants' plugins at the edge in cfg from Control, in a
+// host with the native edge's limits.
+func (env *Env) startPlugins(t testing.TB, cfg *worker.Config, up worker.Upstream) {
+	env.Plugins = pluginrun.New(controltest.PluginHost(t), env.Control.Conn(up), pluginrun.Options{Logger: cfg.Logger})
+	t.Cleanup(func() { env.Plugins.Close(context.Background()) })
+	cfg.Plugins = env.Plugins
+}
+
+// startControlled points cfg at a new control service: keys through a
+// cached Resolver on a clock tests move by hand, usage through a Sink that
+// flushes every 20ms, beside the env's own record of usage.
+func (env *Env) startControlled(t testing.TB, cfg *worker.Config, up worker.Upstream) {
+	env.Control = StartControl(t)
+	conn := env.Control.Conn(up)
+	env.KeyClock = controltest.NewClock(time.Now())
+	env.Resolver = controlclient.NewResolver(conn, controlclient.ResolverOptions{Now: env.KeyClock.Now})
+	env.Sink = controlclient.NewSink(conn, controlclient.SinkOptions{
+		EdgeID:        "edgetest",
+		FlushInterval: 20 * time.Millisecond,
+		MaxBackoff:    200 * time.Millisecond,
+		SpillPath:     t.TempDir() + "/usage.spill",
+		Logger:        cfg.Logger,
+	})
+	if err := env.Sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Registered after StartControl, so it runs before the control service
+	// stops; a test that left control down gets its records spilled.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = env.Sink.Close(ctx)
+	})
+	local := cfg.Usage
+	cfg.Keys = env.Resolver
+	cfg.Usage = worker.UsageSinkFunc(func(r *worker.UsageRecord) {
+		local.Record(r)
+		env.Sink.Record(r)
+	})
+}

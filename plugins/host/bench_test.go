@@ -1,0 +1,104 @@
+package host_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/plugintest"
+	"github.com/switchyard-ai/switchyard/plugins/host"
+)
+
+// benchPlugins are the modules every benchmark runs: the Go examples and
+// the hand-assembled tiny module, the floor of what a call costs.
+func benchPlugins(b *testing.B) []struct {
+	name string
+	wasm []byte
+} {
+	out := []struct {
+		name string
+		wasm []byte
+	}{{"tiny", tinyPlugin(routeOK).bytes()}}
+	for _, name := range []string{"cheapest", "eu-only", "aliases", "user-quota"} {
+		out = append(out, struct {
+			name string
+			wasm []byte
+		}{name, plugintest.Build(b, "../examples/"+name)})
+	}
+	return out
+}
+
+// BenchmarkRoute is a warm call on the sample request: encoding the
+// request, the guest's work, decoding and checking the decision. p50-ns is
+// the median of the individual calls; ns/op is their mean.
+func BenchmarkRoute(b *testing.B) {
+	for _, m := range benchPlugins(b) {
+		b.Run(m.name, func(b *testing.B) {
+			h := plugintest.NewHost(b, host.Config{})
+			p, err := h.Load(context.Background(), m.wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, req := context.Background(), host.SampleRequest()
+			if _, err := p.Route(ctx, "acct_bench", req); err != nil { // instantiate outside the timing
+				b.Fatal(err)
+			}
+			var times []time.Duration
+			b.ResetTimer()
+			for b.Loop() {
+				start := time.Now()
+				if _, err := p.Route(ctx, "acct_bench", req); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds()), "p50-ns")
+		})
+	}
+}
+
+// BenchmarkLoad is a cold Load: validation, compilation and the start-up
+// instance. Each round loads different bytes (a custom section carries the
+// round number), so nothing is cached.
+func BenchmarkLoad(b *testing.B) {
+	for _, m := range benchPlugins(b) {
+		b.Run(m.name, func(b *testing.B) {
+			h := plugintest.NewHost(b, host.Config{})
+			ctx := context.Background()
+			round := 0
+			for b.Loop() {
+				round++
+				wasm := append(slices.Clip(m.wasm), 0, 7, 3, 'r', 'u', 'n', byte(round), byte(round>>8), byte(round>>16))
+				p, err := h.Load(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				p.Close(ctx)
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkInstantiate is what a call costs on top of a warm one when the
+// pool has no instance for its tenant: instantiation and `_initialize`.
+func BenchmarkInstantiate(b *testing.B) {
+	for _, m := range benchPlugins(b) {
+		b.Run(m.name, func(b *testing.B) {
+			h := plugintest.NewHost(b, host.Config{})
+			ctx := context.Background()
+			p, err := h.Load(ctx, m.wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := host.Instantiate(ctx, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

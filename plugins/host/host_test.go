@@ -1,0 +1,180 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/plugintest"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
+	"github.com/switchyard-ai/switchyard/plugins/host"
+)
+
+func TestLoadCompilesOncePerHash(t *testing.T) {
+	h := plugintest.NewHost(t, host.Config{})
+	ctx := context.Background()
+	wasm := tinyPlugin(routeOK).bytes()
+	plugins := make([]*host.Plugin, 8)
+	var wg sync.WaitGroup
+	for i := range plugins {
+		wg.Go(func() {
+			p, err := h.Load(ctx, wasm)
+			if err != nil {
+				t.Error(err)
+			}
+			plugins[i] = p
+		})
+	}
+	wg.Wait()
+	for _, p := range plugins[1:] {
+		if p != plugins[0] {
+			t.Fatal("loading the same bytes gave different plugins")
+		}
+	}
+	if other, _ := h.Load(ctx, tinyPlugin(`{"action":"route","model":"m"}`).bytes()); other == plugins[0] || other.Hash() == plugins[0].Hash() {
+		t.Error("different bytes gave the same plugin")
+	}
+	// The plugin stays usable until the last of the eight holders closes it.
+	for _, p := range plugins[1:] {
+		p.Close(ctx)
+	}
+	if _, err := plugins[0].Route(ctx, "acct_a", host.SampleRequest()); err != nil {
+		t.Fatalf("after 7 of 8 Closes: %v", err)
+	}
+	plugins[0].Close(ctx)
+	if _, err := plugins[0].Route(ctx, "acct_a", host.SampleRequest()); err == nil {
+		t.Error("Route after the last Close succeeded")
+	}
+	again, err := h.Load(ctx, wasm)
+	if err != nil || again == plugins[0] {
+		t.Errorf("Load after the last Close: %p, %v; want a fresh plugin", again, err)
+	}
+	if err := h.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Load(ctx, wasm); err == nil {
+		t.Error("Load on a closed host succeeded")
+	}
+}
+
+func TestRouteRefusesBadInput(t *testing.T) {
+	h := plugintest.NewHost(t, host.Config{})
+	p, err := h.Load(context.Background(), tinyPlugin(routeOK).bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Route(context.Background(), "", host.SampleRequest()); err == nil {
+		t.Error("a call without a tenant succeeded")
+	}
+	big := host.SampleRequest()
+	big.Body = abi.RawJSON(`"` + strings.Repeat("x", abi.MaxRequestBytes) + `"`)
+	if _, err := p.Route(context.Background(), "acct_a", big); err == nil || !strings.Contains(err.Error(), "over the 1.0 MiB limit") {
+		t.Errorf("a request over 1 MiB: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	h := plugintest.NewHost(t, host.Config{})
+	wasm := plugintest.Build(t, "../examples/cheapest")
+	r, err := h.Validate(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cheapest: %d bytes, %d pages, %v a call, imports %v", r.Size, r.MemoryPages, r.CallTime, r.Imports)
+	if r.Size != len(wasm) || len(r.Hash) != 64 || r.MemoryPages == 0 || r.CallTime <= 0 {
+		t.Errorf("report %+v", r)
+	}
+	if r.Decision == nil || r.Decision.Model != "openai/gpt-4o-mini" {
+		t.Errorf("decision on the sample %+v, want the cheapest healthy candidate", r.Decision)
+	}
+	for _, imp := range r.Imports {
+		if !strings.HasPrefix(imp, "wasi_snapshot_preview1.") && !strings.HasPrefix(imp, "sy.") {
+			t.Errorf("import %s", imp)
+		}
+	}
+	// A module that loads but fails on the sample is refused too.
+	_, err = h.Validate(context.Background(), tinyPlugin(`{"action":"bounce"}`).bytes())
+	var le *host.LoadError
+	if !errors.As(err, &le) || !strings.Contains(le.Reason, "the sample request failed") || !isKind(le.Err, host.KindInvalidOutput) {
+		t.Errorf("Validate of a module with a bad answer: %v", err)
+	}
+	// One that always runs past the deadline is refused, after a retry
+	// or two in case the machine was only busy.
+	_, err = h.Validate(context.Background(), tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))).bytes())
+	if !errors.As(err, &le) || !isKind(le.Err, host.KindTimeout) {
+		t.Errorf("Validate of a module that spins: %v", err)
+	}
+}
+
+// Module state lives in an instance, and an instance serves one tenant:
+// a global in the module never carries one tenant's data to another.
+func TestInstancesAreNotSharedAcrossTenants(t *testing.T) {
+	p := plugintest.Load(t, "testdata/hostile", host.Config{})
+	count := plugintest.Request(func(r *abi.RouteRequest) { r.Model = "count" })
+	for i, c := range []struct{ tenant, want string }{{"acct_a", "1"}, {"acct_a", "2"}, {"acct_b", "1"}, {"acct_a", "3"}, {"acct_b", "2"}} {
+		d, err := p.Route(context.Background(), c.tenant, count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Tags["calls"] != c.want {
+			t.Errorf("call %d for %s saw calls=%s, want %s", i, c.tenant, d.Tags["calls"], c.want)
+		}
+	}
+}
+
+func TestClocks(t *testing.T) {
+	now := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	p := plugintest.Load(t, "testdata/hostile", host.Config{Now: func() time.Time { return now }})
+	d, err := p.Route(context.Background(), "acct_a", plugintest.Request(func(r *abi.RouteRequest) { r.Model = "clock" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.FormatInt(now.UnixMilli(), 10)
+	if d.Tags["now_ms"] != want || d.Tags["wasi"] != want {
+		t.Errorf("sy.now_ms %s and WASI clock %s, want both %s", d.Tags["now_ms"], d.Tags["wasi"], want)
+	}
+}
+
+func TestLogIsRateLimitedAndTruncated(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	now := time.Unix(1_800_000_000, 0)
+	p := plugintest.Load(t, "testdata/hostile", host.Config{Logger: logger, Now: func() time.Time { return now }})
+	logs := plugintest.Request(func(r *abi.RouteRequest) { r.Model = "log" })
+	if _, err := p.Route(context.Background(), "acct_a", logs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Route(context.Background(), "acct_b", logs); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	buf.Reset()
+	mu.Unlock()
+	if len(lines) != 2*abi.LogLinesPerSecond {
+		t.Fatalf("%d lines in one second from two tenants, want %d each:\n%s", len(lines), abi.LogLinesPerSecond, strings.Join(lines, "\n"))
+	}
+	// 601 bytes cut to 511: the 512th byte is inside an é.
+	if !strings.Contains(lines[0], `"level":"INFO","msg":"plugin log","tenant":"acct_a","plugin":"`+p.Hash()+`","message":"a`+strings.Repeat("é", 255)+`"}`) {
+		t.Errorf("first line %s", lines[0])
+	}
+	if !strings.Contains(lines[1], `"level":"WARN","msg":"plugin log","tenant":"acct_a","plugin":"`+p.Hash()+`","message":"line 0"`) {
+		t.Errorf("second line %s", lines[1])
+	}
+	now = now.Add(time.Second)
+	if _, err := p.Route(context.Background(), "acct_a", plugintest.Request(func(r *abi.RouteRequest) { r.Model = "panic" })); err == nil {
+		t.Fatal("panic did not fail")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "panic: boom in route") {
+		t.Errorf("a new second did not allow new lines:\n%s", buf.String())
+	}
+}

@@ -1,0 +1,291 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/plugintest"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
+	"github.com/switchyard-ai/switchyard/plugins/host"
+)
+
+const routeOK = `{"action":"route"}`
+
+// Modules that break ABI.md are refused at Load, and so at upload, with a
+// reason a tenant can act on.
+func TestLoadRefuses(t *testing.T) {
+	spin := code([]byte{opLoop, blockVoid, opBr, 0, opEnd})
+	huge := make([]byte, 16<<20+1)
+	copy(huge, "\x00asm\x01\x00\x00\x00")
+	for _, c := range []struct {
+		name   string
+		wasm   []byte
+		reason string
+	}{
+		{"not wasm", []byte("#!/bin/sh\necho hi\n"), "not a WebAssembly module"},
+		{"empty", nil, "not a WebAssembly module"},
+		{"too large", huge, "is 16.0 MiB, over the 16.0 MiB limit"},
+		{"truncated", tinyPlugin(routeOK).bytes()[:40], "not valid WebAssembly"},
+		{"missing sy_route", tinyPlugin(routeOK).without("sy_route").bytes(), "does not export sy_route (i32, i32) -> (i64)"},
+		{"missing sy_alloc", tinyPlugin(routeOK).without("sy_alloc").bytes(), "does not export sy_alloc"},
+		{"missing sy_abi_version", tinyPlugin(routeOK).without("sy_abi_version").bytes(), "does not export sy_abi_version"},
+		{"memory not exported", func() []byte { m := tinyPlugin(routeOK); m.exportMemory = false; return m.bytes() }(), `does not export its memory as "memory"`},
+		{"mistyped export", tinyPlugin(routeOK).with(wasmFunc{name: "sy_route", params: []byte{tI32}, results: []byte{tI64}, body: i64(0)}).bytes(),
+			"exports sy_route as (i32) -> (i64); ABI.md says (i32, i32) -> (i64)"},
+		{"wrong ABI version", tinyPlugin(routeOK).with(wasmFunc{name: "sy_abi_version", results: []byte{tI32}, body: i32(2)}).bytes(),
+			"sy_abi_version returned 2; this host speaks ABI version 1"},
+		{"import the host does not offer", tinyPlugin(routeOK).importing(wasmFunc{module: "env", name: "foo"}).bytes(),
+			"imports env.foo, which the host does not offer"},
+		{"WASI function that does not exist", tinyPlugin(routeOK).importing(wasmFunc{module: "wasi_snapshot_preview1", name: "sock_open"}).bytes(),
+			"imports wasi_snapshot_preview1.sock_open, which the host does not offer"},
+		{"mistyped import", tinyPlugin(routeOK).importing(wasmFunc{module: "sy", name: "log", params: []byte{tI32}}).bytes(),
+			"imports sy.log as (i32) -> (), but the host offers (i32, i32, i32) -> ()"},
+		{"memory over the cap", func() []byte { m := tinyPlugin(routeOK); m.memPages = 513; return m.bytes() }(), "memory starts at 513 pages, over the cap of 512"},
+		{"_initialize spins", tinyPlugin(routeOK).with(wasmFunc{name: "_initialize", body: spin}).bytes(), "fails to start: plugin timeout: the plugin ran past its 200ms deadline"},
+		{"_initialize traps", tinyPlugin(routeOK).with(wasmFunc{name: "_initialize", body: []byte{opUnreachable}}).bytes(), "fails to start: plugin trap"},
+		{"sy_abi_version spins", tinyPlugin(routeOK).with(wasmFunc{name: "sy_abi_version", results: []byte{tI32}, body: code(spin, i32(1))}).bytes(),
+			"sy_abi_version failed: plugin timeout"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := plugintest.NewHost(t, host.Config{InitTimeout: 200 * time.Millisecond})
+			_, err := h.Load(context.Background(), c.wasm)
+			var le *host.LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("Load: %v, want a *LoadError", err)
+			}
+			if !strings.Contains(le.Reason, c.reason) {
+				t.Errorf("reason %q, want it to contain %q", le.Reason, c.reason)
+			}
+			if _, err := h.Validate(context.Background(), c.wasm); !errors.As(err, &le) {
+				t.Errorf("Validate: %v, want a *LoadError", err)
+			}
+		})
+	}
+}
+
+// Misbehaviour at call time is contained: the call fails with the right
+// kind, the instance is dropped, and the next call gets a fresh one.
+func TestRouteContains(t *testing.T) {
+	growing := route([]byte{opLoop, blockVoid}, i32(16), []byte{opMemoryGrow, 0x00}, i32(-1), []byte{opI32Ne, opBrIf, 0, opEnd, opUnreachable}, i64(0))
+	for _, c := range []struct {
+		name   string
+		module *wasmModule
+		kind   string
+		detail string
+	}{
+		{"infinite loop", tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))), host.KindTimeout, "ran past its 10ms deadline"},
+		{"unbounded memory growth", tinyPlugin(routeOK).with(growing), host.KindMemory, "ran out of memory (cap 64 pages, 4.0 MiB)"},
+		{"trap", tinyPlugin(routeOK).with(route([]byte{opUnreachable})), host.KindTrap, "unreachable"},
+		{"output over the limit", tinyPlugin(routeOK).with(route(packed(0, 64<<10+1))), host.KindInvalidOutput, "64.0 KiB, over the 64.0 KiB limit"},
+		{"output outside memory", tinyPlugin(routeOK).with(route(packed(18<<16-4, 8))), host.KindInvalidOutput, "outside memory"},
+		{"output not JSON", tinyPlugin("not json"), host.KindInvalidOutput, "not a valid RouteDecision"},
+		{"output with trailing data", tinyPlugin(routeOK + "{}"), host.KindInvalidOutput, "data after its JSON object"},
+		{"misspelt field", tinyPlugin(`{"action":"route","provider":["openai"]}`), host.KindInvalidOutput, `unknown field "provider"`},
+		{"decision breaking the rules", tinyPlugin(`{"action":"route","headers":{"set-cookie":"a=b"}}`), host.KindInvalidOutput, "names must start with x-"},
+		{"no action", tinyPlugin(`{}`), host.KindInvalidOutput, "action must be"},
+		{"sy_alloc returns 0", tinyPlugin(routeOK).with(wasmFunc{name: "sy_alloc", params: []byte{tI32}, results: []byte{tI32}, body: i32(0)}), host.KindAlloc, "returned 0"},
+		{"sy_alloc outside memory", tinyPlugin(routeOK).with(wasmFunc{name: "sy_alloc", params: []byte{tI32}, results: []byte{tI32}, body: i32(18<<16 - 10)}), host.KindAlloc, "outside memory"},
+		{"proc_exit", tinyPlugin(routeOK).importing(wasmFunc{module: "wasi_snapshot_preview1", name: "proc_exit", params: []byte{tI32}}).
+			with(route(i32(3), []byte{opCall, 0}, i64(0))), host.KindExit, "exited with code 3"},
+		{"sy_free traps", tinyPlugin(routeOK).with(wasmFunc{name: "sy_free", params: []byte{tI32, tI32}, body: []byte{opUnreachable}}), host.KindTrap, "unreachable"},
+		{"counter window out of range", tinyPlugin(routeOK).importing(wasmFunc{module: "sy", name: "counter_add", params: []byte{tI32, tI32, tI64, tI32}, results: []byte{tI64}}).
+			with(route(i32(0), i32(1), i64(1), i32(0), []byte{opCall, 0, opDrop}, packed(decisionAt, uint32(len(routeOK))))), host.KindTrap, "window_s 0 is outside 1..86400"},
+		{"counter key too long", tinyPlugin(routeOK).importing(wasmFunc{module: "sy", name: "counter_add", params: []byte{tI32, tI32, tI64, tI32}, results: []byte{tI64}}).
+			with(route(i32(0), i32(129), i64(1), i32(60), []byte{opCall, 0, opDrop}, packed(decisionAt, uint32(len(routeOK))))), host.KindTrap, "key is 129 bytes, over 128"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := host.Config{}
+			if c.kind == host.KindMemory {
+				// Growing memory means zeroing and copying it, which can
+				// take longer than 10ms, most of all under -race; the
+				// point here is the kind of failure.
+				cfg = host.Config{MaxMemoryPages: 64, CallTimeout: time.Second}
+			}
+			h := plugintest.NewHost(t, cfg)
+			p, err := h.Load(context.Background(), c.module.bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // the second call runs in a fresh instance
+				_, err = p.Route(context.Background(), "acct_a", host.SampleRequest())
+				var ce *host.CallError
+				if !errors.As(err, &ce) {
+					t.Fatalf("Route: %v, want a *CallError", err)
+				}
+				if ce.Kind != c.kind || !strings.Contains(ce.Detail, c.detail) {
+					t.Errorf("got %s %q, want %s containing %q", ce.Kind, ce.Detail, c.kind, c.detail)
+				}
+			}
+		})
+	}
+}
+
+// A timed-out instance is discarded and the plugin keeps serving.
+func TestTimeoutThenSuccess(t *testing.T) {
+	// The module spins only when its request is larger than 2 KiB.
+	spinBig := route([]byte{opLocalGet, 1}, i32(2048), []byte{opI32GtU, opIf, blockVoid, opLoop, blockVoid, opBr, 0, opEnd, opEnd}, packed(decisionAt, uint32(len(routeOK))))
+	h := plugintest.NewHost(t, host.Config{})
+	p, err := h.Load(context.Background(), tinyPlugin(routeOK).with(spinBig).bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := host.SampleRequest()
+	big.Headers["x-sy-padding"] = strings.Repeat("x", 4096)
+	for i := range 6 {
+		req := host.SampleRequest()
+		if i%2 == 0 {
+			req = big
+		}
+		d, err := p.Route(context.Background(), "acct_a", req)
+		switch {
+		case i%2 == 0 && !isKind(err, host.KindTimeout):
+			t.Errorf("call %d: %v, want a timeout", i, err)
+		case i%2 == 1 && (err != nil || d.Action != "route"):
+			t.Errorf("call %d after a timeout: %+v, %v", i, d, err)
+		}
+	}
+}
+
+func isKind(err error, kind string) bool {
+	var ce *host.CallError
+	return errors.As(err, &ce) && ce.Kind == kind
+}
+
+// The Go hostile plugin: memory exhaustion in a Go runtime, a panic, and
+// attempts to reach files, environment and arguments through WASI.
+func TestHostileGo(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+	// A Go runtime filling its memory spends long in its collector, so
+	// this test gives it time to reach the cap rather than the deadline.
+	h := plugintest.NewHost(t, host.Config{Logger: logger, MaxMemoryPages: 160, CallTimeout: time.Second})
+	p, err := h.Load(context.Background(), plugintest.Build(t, "testdata/hostile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asking := func(model string) *abi.RouteRequest {
+		return plugintest.Request(func(r *abi.RouteRequest) { r.Model = model })
+	}
+	t.Run("WASI sees no files, environment or arguments", func(t *testing.T) {
+		d, err := p.Route(context.Background(), "acct_a", asking("snoop"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"read": "refused", "list": "refused", "create": "refused", "env": "0", "args": "0", "stdin": "0", "stdout": "allowed"}
+		for k, v := range want {
+			if d.Tags[k] != v {
+				t.Errorf("%s: %q, want %q (all: %v)", k, d.Tags[k], v, d.Tags)
+			}
+		}
+	})
+	for _, c := range []struct{ model, kind, detail string }{
+		{"grow", host.KindMemory, "ran out of memory"},
+		{"huge", host.KindMemory, "ran out of memory"},
+		{"panic", host.KindTrap, "unreachable"},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			_, err := p.Route(context.Background(), "acct_a", asking(c.model))
+			var ce *host.CallError
+			if !errors.As(err, &ce) || ce.Kind != c.kind || !strings.Contains(ce.Detail, c.detail) {
+				t.Fatalf("%v, want %s: %s", err, c.kind, c.detail)
+			}
+			if d, err := p.Route(context.Background(), "acct_a", asking("fine")); err != nil || d.Action != "route" {
+				t.Errorf("next call: %+v, %v", d, err)
+			}
+		})
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), `message="panic: boom in route"`) || !strings.Contains(logs.String(), "tenant=acct_a") {
+		t.Errorf("the panic did not reach the tenant's plugin log:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// One tenant's plugin spinning on every call, from more goroutines than
+// there are CPUs, does not make another tenant's calls fail, and barely
+// slows them. The deadline is 50ms rather than the edge's 10ms because
+// under -race on a small machine a few calls in a thousand stall for
+// several milliseconds whether or not anything spins.
+func TestSpinningTenantDoesNotHurtOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a second")
+	}
+	h := plugintest.NewHost(t, host.Config{CallTimeout: 50 * time.Millisecond})
+	ctx := context.Background()
+	spinner, err := h.Load(ctx, tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))).bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := h.Load(ctx, tinyPlugin(routeOK).bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := host.SampleRequest()
+	p50 := func(n int) time.Duration {
+		times := make([]time.Duration, n)
+		for i := range times {
+			start := time.Now()
+			if _, err := good.Route(ctx, "acct_b", req); err != nil {
+				t.Errorf("tenant B, call %d: %v", i, err)
+			}
+			times[i] = time.Since(start)
+		}
+		slices.Sort(times)
+		t.Logf("p50 %v p99 %v max %v", times[n/2], times[n*99/100], times[n-1])
+		return times[n/2]
+	}
+	solo := p50(300)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var spins, spinFailures int
+	var mu sync.Mutex
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := spinner.Route(ctx, "acct_a", req)
+				mu.Lock()
+				spins++
+				if !isKind(err, host.KindTimeout) {
+					spinFailures++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	loaded := p50(2000)
+	close(stop)
+	wg.Wait()
+	t.Logf("tenant B p50: %v alone, %v while tenant A spins (%d calls of A, all timed out: %v)", solo, loaded, spins, spinFailures == 0)
+	if spinFailures > 0 {
+		t.Errorf("%d of tenant A's calls did not time out", spinFailures)
+	}
+	if loaded > 5*solo+time.Millisecond {
+		t.Errorf("tenant B p50 went from %v to %v", solo, loaded)
+	}
+}

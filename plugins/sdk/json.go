@@ -1,0 +1,569 @@
+package sdk
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/switchyard-ai/switchyard/plugins/abi"
+)
+
+// A JSON codec for exactly the two ABI types. encoding/json brings reflect
+// and fmt, which take a Go plugin from 2.0 MB to 3.3 MB, and makes a call
+// three to four times slower: the host's deadline check runs on every
+// taken branch of Go's wasm output, so a plugin pays for every branch and
+// call, and reflection takes many.
+
+// maxDepth bounds nesting in skipped values (the request body), so a deep
+// body cannot exhaust the plugin's stack.
+const maxDepth = 512
+
+type decoder struct {
+	b     []byte
+	i     int
+	err   error
+	depth int
+}
+
+func decodeRequest(b []byte, r *abi.RouteRequest) error {
+	d := decoder{b: b}
+	d.request(r)
+	if d.ws(); d.err == nil && d.i != len(d.b) {
+		d.fail("data after the request")
+	}
+	return d.err
+}
+
+func (d *decoder) request(r *abi.RouteRequest) {
+	for first := true; d.nextKey(&first); {
+		switch string(d.key()) {
+		case "abi":
+			r.ABI = int(d.int())
+		case "request_id":
+			r.RequestID = d.str()
+		case "tenant":
+			r.Tenant = d.str()
+		case "key_id":
+			r.KeyID = d.str()
+		case "endpoint":
+			r.Endpoint = d.str()
+		case "model":
+			r.Model = d.str()
+		case "models":
+			r.Models = d.strs()
+		case "stream":
+			r.Stream = d.bool()
+		case "edge":
+			d.edge(&r.Edge)
+		case "headers":
+			r.Headers = d.strMap()
+		case "estimated_input_tokens":
+			r.EstimatedInputTokens = int(d.int())
+		case "candidates":
+			r.Candidates = d.candidates()
+		case "catalog":
+			r.Catalog = d.candidates()
+		case "body":
+			r.Body = d.raw()
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) edge(e *abi.Edge) {
+	for first := true; d.nextKey(&first); {
+		switch string(d.key()) {
+		case "location":
+			e.Location = d.str()
+		case "country":
+			e.Country = d.str()
+		default:
+			d.skip()
+		}
+	}
+}
+
+func (d *decoder) candidates() []abi.Candidate {
+	if d.null() {
+		return nil
+	}
+	cs := []abi.Candidate{}
+	for first := true; d.nextElem(&first); {
+		var c abi.Candidate
+		for first := true; d.nextKey(&first); {
+			switch string(d.key()) {
+			case "model":
+				c.Model = d.str()
+			case "provider":
+				c.Provider = d.str()
+			case "input_price":
+				c.InputPrice = d.int()
+			case "output_price":
+				c.OutputPrice = d.int()
+			case "context_length":
+				c.ContextLength = int(d.int())
+			case "healthy":
+				c.Healthy = d.bool()
+			case "latency_ms":
+				c.LatencyMs = d.int()
+			default:
+				d.skip()
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func (d *decoder) fail(msg string) {
+	if d.err == nil {
+		d.err = errors.New("request JSON: " + msg + " at byte " + strconv.Itoa(d.i))
+	}
+	d.i = len(d.b)
+}
+
+func (d *decoder) ws() {
+	b, i := d.b, d.i
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	d.i = i
+}
+
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) expect(c byte) bool {
+	if d.peek() != c {
+		d.failExpected(c)
+		return false
+	}
+	d.i++
+	return true
+}
+
+func (d *decoder) failExpected(c byte) { d.fail("expected " + strconv.QuoteRune(rune(c))) }
+
+// null consumes a JSON null, which leaves any field at its zero value.
+func (d *decoder) null() bool {
+	if d.peek() != 'n' {
+		return false
+	}
+	return d.literal("null")
+}
+
+func (d *decoder) literal(s string) bool {
+	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
+		d.fail("invalid literal")
+		return false
+	}
+	d.i += len(s)
+	return true
+}
+
+// nextKey steps through an object: it consumes the opening brace on the
+// first call, then a comma, and reports false at the closing brace. A null
+// object has no keys.
+func (d *decoder) nextKey(first *bool) bool {
+	if *first {
+		*first = false
+		if d.null() || !d.expect('{') {
+			return false
+		}
+		if d.peek() == '}' {
+			d.i++
+			return false
+		}
+	} else {
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return false
+		default:
+			d.fail("expected , or }")
+			return false
+		}
+	}
+	if d.peek() != '"' {
+		d.fail("expected a key")
+		return false
+	}
+	return true
+}
+
+// key reads an object key and its colon. The key aliases the input: it is
+// only for comparing, as `switch string(d.key())`, which does not copy.
+func (d *decoder) key() []byte {
+	k := d.strBytes()
+	if !d.expect(':') {
+		return nil
+	}
+	return k
+}
+
+func (d *decoder) nextElem(first *bool) bool {
+	if *first {
+		*first = false
+		if !d.expect('[') {
+			return false
+		}
+		if d.peek() == ']' {
+			d.i++
+			return false
+		}
+		return true
+	}
+	switch d.peek() {
+	case ',':
+		d.i++
+		return true
+	case ']':
+		d.i++
+	default:
+		d.fail("expected , or ]")
+	}
+	return false
+}
+
+// str aliases the input where it can: the request buffer then lives as
+// long as its strings, and most of a request is copied nowhere.
+func (d *decoder) str() string {
+	if d.null() {
+		return ""
+	}
+	b := d.strBytes()
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// strBytes reads a string; without escapes the result aliases the input.
+func (d *decoder) strBytes() []byte {
+	if !d.expect('"') {
+		return nil
+	}
+	b, start := d.b, d.i
+	i := start
+	for i < len(b) && !special[b[i]] {
+		i++
+	}
+	d.i = i
+	switch {
+	case i == len(b):
+		d.fail("unterminated string")
+		return nil
+	case b[i] == '"':
+		d.i++
+		return b[start:i]
+	case b[i] == '\\':
+		return d.unescape(append([]byte(nil), b[start:i]...))
+	}
+	d.fail("control character in string")
+	return nil
+}
+
+// special marks the bytes that end the plain run of a string.
+var special = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+func (d *decoder) unescape(out []byte) []byte {
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return out
+		case c < 0x20:
+			d.fail("control character in string")
+			return nil
+		case c != '\\':
+			out = append(out, c)
+			d.i++
+			continue
+		}
+		if d.i+1 >= len(d.b) {
+			break
+		}
+		e := d.b[d.i+1]
+		d.i += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := d.hex4()
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if d.i+1 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+					d.i += 2
+					r2 = d.hex4()
+				}
+				r = utf16.DecodeRune(r, r2)
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			d.fail("invalid escape")
+			return nil
+		}
+	}
+	d.fail("unterminated string")
+	return nil
+}
+
+func (d *decoder) hex4() rune {
+	if len(d.b)-d.i < 4 {
+		d.fail("short \\u escape")
+		return 0
+	}
+	var r rune
+	for _, c := range d.b[d.i : d.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			d.fail("invalid \\u escape")
+			return 0
+		}
+		r = r<<4 | rune(c)
+	}
+	d.i += 4
+	return r
+}
+
+func (d *decoder) int() int64 {
+	if d.null() {
+		return 0
+	}
+	b, i := d.b, d.i
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n uint64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i-start < 18; i++ {
+		n = n*10 + uint64(b[i]-'0')
+	}
+	if i == start || i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
+		d.fail("expected an integer of at most 18 digits")
+		return 0
+	}
+	d.i = i
+	if neg {
+		return -int64(n)
+	}
+	return int64(n)
+}
+
+func (d *decoder) bool() bool {
+	switch d.peek() {
+	case 't':
+		return d.literal("true")
+	case 'f':
+		d.literal("false")
+	case 'n':
+		d.null()
+	default:
+		d.fail("expected true or false")
+	}
+	return false
+}
+
+func (d *decoder) strs() []string {
+	if d.null() {
+		return nil
+	}
+	ss := []string{}
+	for first := true; d.nextElem(&first); {
+		ss = append(ss, d.str())
+	}
+	return ss
+}
+
+func (d *decoder) strMap() map[string]string {
+	if d.null() {
+		return nil
+	}
+	m := map[string]string{}
+	for first := true; d.nextKey(&first); {
+		k := string(d.strBytes())
+		if d.expect(':') {
+			m[k] = d.str()
+		}
+	}
+	return m
+}
+
+// raw keeps a value as it was sent; null is no value.
+func (d *decoder) raw() abi.RawJSON {
+	if d.null() {
+		return nil
+	}
+	start := d.i
+	d.skip()
+	if d.err != nil {
+		return nil
+	}
+	return append(abi.RawJSON(nil), d.b[start:d.i]...)
+}
+
+func (d *decoder) skip() {
+	d.depth++
+	defer func() { d.depth-- }()
+	if d.depth > maxDepth {
+		d.fail("nested too deep")
+		return
+	}
+	switch c := d.peek(); {
+	case c == '"':
+		d.strBytes()
+	case c == '{':
+		for first := true; d.nextKey(&first); {
+			d.strBytes()
+			if d.expect(':') {
+				d.skip()
+			}
+		}
+	case c == '[':
+		for first := true; d.nextElem(&first); {
+			d.skip()
+		}
+	case c == 't':
+		d.literal("true")
+	case c == 'f':
+		d.literal("false")
+	case c == 'n':
+		d.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		start := d.i
+		for d.i < len(d.b) && (d.b[d.i] >= '0' && d.b[d.i] <= '9' || d.b[d.i] == '-' || d.b[d.i] == '+' || d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+			d.i++
+		}
+		if _, err := strconv.ParseFloat(string(d.b[start:d.i]), 64); err != nil {
+			d.i = start
+			d.fail("invalid number")
+		}
+	default:
+		d.fail("expected a value")
+	}
+}
+
+// appendDecision writes d with the field names and omissions of its json
+// tags.
+func appendDecision(b []byte, d *abi.RouteDecision) []byte {
+	b = append(b, `{"action":`...)
+	b = appendString(b, d.Action)
+	if d.Model != "" {
+		b = append(b, `,"model":`...)
+		b = appendString(b, d.Model)
+	}
+	if len(d.Fallbacks) > 0 {
+		b = append(b, `,"fallbacks":`...)
+		b = appendStrings(b, d.Fallbacks)
+	}
+	if len(d.Providers) > 0 {
+		b = append(b, `,"providers":`...)
+		b = appendStrings(b, d.Providers)
+	}
+	if len(d.Headers) > 0 {
+		b = append(b, `,"headers":`...)
+		b = appendMap(b, d.Headers)
+	}
+	if len(d.Tags) > 0 {
+		b = append(b, `,"tags":`...)
+		b = appendMap(b, d.Tags)
+	}
+	if d.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(d.Status), 10)
+	}
+	if d.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendString(b, d.Message)
+	}
+	return append(b, '}')
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendMap sorts keys, as encoding/json does, so output is reproducible.
+func appendMap(b []byte, m map[string]string) []byte {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
