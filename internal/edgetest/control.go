@@ -264,8 +264,7 @@ func (tn *Tenant) ActivatePlugin(t testing.TB, id, keyID string) {
 	tn.Must(t, http.StatusOK, http.MethodPost, path, nil, nil)
 }
 
-// startPlugins runs tenants' plugins at the edge in cfg from Control, in a
-// host with the native edge's limits.
+// startPlugins runs tenants' plugins at the edge in cfg from Control.
 func (env *Env) startPlugins(t testing.TB, cfg *worker.Config, up worker.Upstream) {
 	env.Plugins = pluginrun.New(controltest.PluginHost(t), env.Control.Conn(up), pluginrun.Options{Logger: cfg.Logger})
 	t.Cleanup(func() { env.Plugins.Close(context.Background()) })

@@ -80,10 +80,10 @@ type Options struct {
 	// goes to the service through a controlclient.Sink as well as to Usage.
 	// Modify runs after this wiring.
 	Control bool
-	// Plugins, with Control, runs tenants' routing plugins as the native
-	// edge does: a real plugins/host behind a pluginrun.Runner that fetches
-	// modules from Control. Modify runs after this wiring, so it can wrap
-	// Config.Plugins.
+	// Plugins, with Control, runs tenants' routing plugins as the edges
+	// do: a real plugins/host (controltest.PluginHost) behind a
+	// pluginrun.Runner that fetches modules from Control. Modify runs after
+	// this wiring, so it can wrap Config.Plugins.
 	Plugins bool
 }
 
