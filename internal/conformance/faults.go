@@ -14,10 +14,10 @@ func (s *suite) testErrors(t *testing.T) {
 	const prompt = "This should fail"
 	for _, st := range styles {
 		for _, tc := range []struct {
-			name    string
-			key     string
-			model   string
-			status  int
+			name   string
+			key    string
+			model  string
+			status int
 			// errType is per style: OpenAI words a bad key as
 			// invalid_request_error, Anthropic as authentication_error.
 			errType map[string]string
