@@ -75,9 +75,9 @@ type KeyStore interface {
 
 // KeyState is a key with its account's standing, as stored.
 type KeyState struct {
-	Key              APIKey
-	AccountStatus    string
-	BalanceMicros    int64
+	Key           APIKey
+	AccountStatus string
+	BalanceMicros int64
 	// PluginHash, PluginFail and PluginHeaders describe the plugin that
 	// runs for the key: its own activation, else the account's.
 	PluginHash       string

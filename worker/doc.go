@@ -1,8 +1,9 @@
 // Package worker is Switchyard's edge gateway core. It authenticates a
-// request, picks the upstream candidates, translates between API styles when
-// client and upstream differ, forwards the call with retries and fallbacks,
-// streams the answer back, and hands one metadata-only UsageRecord per
-// request to a UsageSink.
+// request, lets the tenant's routing plugin (Plugins, plugins/ABI.md) amend
+// or refuse it, picks the upstream candidates, translates between API
+// styles when client and upstream differ, forwards the call with retries
+// and fallbacks, streams the answer back, and hands one metadata-only
+// UsageRecord per request to a UsageSink.
 //
 // The core knows nothing about where it runs: it reads a Request and answers
 // through a Responder, and reaches upstreams through an Upstream. Thin

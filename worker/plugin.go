@@ -75,22 +75,22 @@ func (c *call) route(key *Key, rt *routing) ([]*Model, *chat.Error) {
 		return cands, cerr
 	}
 	d, err := c.callPlugin(key, rt, cands)
-	if err == nil && d.Action == abi.ActionReject {
-		g.metrics.pluginCall(abi.ActionReject)
-		return nil, rejection(d)
-	}
-	if err == nil {
-		out, clientErr, err := c.applyDecision(key, rt, d, cands, cerr)
-		if err == nil {
-			g.metrics.pluginCall(abi.ActionRoute)
-			return out, clientErr
+	if err != nil {
+		if c.req.ctx().Err() != nil {
+			return nil, &chat.Error{Status: StatusClientClosed, Type: chat.TypeInvalidRequest, Message: "client closed the request", Cause: err}
 		}
 		return c.pluginFailed(key, err, cands, cerr)
 	}
-	if c.req.ctx().Err() != nil {
-		return nil, &chat.Error{Status: StatusClientClosed, Type: chat.TypeInvalidRequest, Message: "client closed the request", Cause: err}
+	if d.Action == abi.ActionReject {
+		g.metrics.pluginCall(abi.ActionReject)
+		return nil, rejection(d)
 	}
-	return c.pluginFailed(key, err, cands, cerr)
+	out, clientErr, err := c.applyDecision(key, rt, d, cands, cerr)
+	if err != nil {
+		return c.pluginFailed(key, err, cands, cerr)
+	}
+	g.metrics.pluginCall(abi.ActionRoute)
+	return out, clientErr
 }
 
 func (c *call) callPlugin(key *Key, rt *routing, cands []*Model) (*abi.RouteDecision, error) {

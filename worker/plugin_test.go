@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/internal/edgetest"
 	"github.com/switchyard-ai/switchyard/internal/emulator"
+	"github.com/switchyard-ai/switchyard/internal/plugintest"
 	"github.com/switchyard-ai/switchyard/internal/wasmtest"
 	"github.com/switchyard-ai/switchyard/plugins/abi"
 	"github.com/switchyard-ai/switchyard/worker"
@@ -139,7 +141,7 @@ func testPluginDecisions(t *testing.T, native bool) {
 			status: 200, served: "openai/gpt-4o-mini", tags: map[string]string{"plugin_error": "trap"}},
 		{name: "trap fails closed",
 			module: wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Trap, Above: padAbove}.Bytes(), query: "fail=closed",
-			path:   "/v1/chat/completions", body: chat("openai/gpt-4o-mini"), header: padHeaders(),
+			path: "/v1/chat/completions", body: chat("openai/gpt-4o-mini"), header: padHeaders(),
 			status: 503, code: "plugin_failed", tags: map[string]string{"plugin_error": "trap"}},
 		{name: "deadline fails open",
 			module: wasmtest.Module{Decision: `{"action":"reject"}`, Route: wasmtest.Spin, Above: padAbove}.Bytes(),
@@ -147,7 +149,7 @@ func testPluginDecisions(t *testing.T, native bool) {
 			status: 200, served: "openai/gpt-4o-mini", tags: map[string]string{"plugin_error": "timeout"}},
 		{name: "deadline fails closed on /v1/messages",
 			module: wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Spin, Above: padAbove}.Bytes(), query: "fail=closed",
-			path:   "/v1/messages", body: `{"model":"anthropic/claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`,
+			path: "/v1/messages", body: `{"model":"anthropic/claude-haiku-4-5","max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`,
 			header: padHeaders(),
 			status: 503, code: "overloaded_error", tags: map[string]string{"plugin_error": "timeout"}},
 	}
@@ -226,15 +228,11 @@ func get(t *testing.T, env *edgetest.Env, path string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return string(b)
 }
 
 // TestPluginTagsReachControl follows a plugin's tags from the decision to
@@ -368,5 +366,31 @@ func TestPluginWithoutRunner(t *testing.T) {
 				t.Fatalf("status %d, tags %v: %s", r.status, rec.Tags, r.body)
 			}
 		})
+	}
+}
+
+// TestGoExamplePlugin runs the eu-only example, a Go (wasip1) plugin of
+// about 2 MB, from upload to decision: the client's country reaches it from
+// CF-IPCountry, and with no EU-hosted provider at this edge it refuses EU
+// clients and lets others through.
+func TestGoExamplePlugin(t *testing.T) {
+	module := plugintest.Build(t, "../plugins/examples/eu-only")
+	env := edgetest.Start(t, edgetest.Options{Native: true, Control: true, Plugins: true})
+	tn := env.Control.Signup(t, "eu@example.com")
+	tn.Grant(t, 100_000_000)
+	_, secret := tn.CreateKey(t, control.KeyCreate{Name: "eu"})
+	p := tn.UploadPlugin(t, "name=eu-only&fail=closed", module)
+	tn.ActivatePlugin(t, p.ID, "")
+	for _, tt := range []struct {
+		country string
+		status  int
+	}{{"DE", http.StatusForbidden}, {"US", http.StatusOK}, {"", http.StatusOK}} {
+		r := post(t, env, "/v1/chat/completions", secret, chatBody, "CF-IPCountry", tt.country)
+		if r.status != tt.status {
+			t.Fatalf("country %q: status %d, want %d: %s", tt.country, r.status, tt.status, r.body)
+		}
+		if tt.status == http.StatusForbidden && !strings.Contains(r.body, "plugin_rejected") {
+			t.Fatalf("country %q: %s", tt.country, r.body)
+		}
 	}
 }
