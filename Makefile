@@ -19,7 +19,7 @@ run: build
 vet:
 	$(GO) vet ./...
 
-test: vet
+test: vet plugins
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Load and latency measurements; results go to BENCHMARKS.md by hand.

@@ -82,10 +82,14 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	req.Tenant = who
 
-	cfg := host.Config{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	cfg := host.Config{
+		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		MaxModuleBytes: abi.NativeMaxModuleBytes,
+		MaxMemoryPages: abi.NativeMaxMemoryPages,
+	}
 	edge := "native edge (compiler)"
 	if *workers {
-		cfg.Interpreter, cfg.MaxModuleBytes, cfg.MaxMemoryPages = true, workersMaxModuleBytes, workersMaxMemoryPages
+		cfg.Interpreter, cfg.MaxModuleBytes, cfg.MaxMemoryPages = true, abi.WorkersMaxModuleBytes, abi.WorkersMaxMemoryPages
 		edge = "Workers edge (interpreter)"
 	}
 	h, err := host.New(ctx, cfg)
@@ -108,18 +112,33 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("the call failed: %w", err)
 	}
 	firstJSON, _ := json.Marshal(first)
-	times := make([]time.Duration, *n)
+	times := make([]time.Duration, 0, *n)
 	changed := 0
-	for i := range times {
+	failures := map[string]int{}
+	var firstFailure error
+	for range *n {
 		start := time.Now()
 		d, err := p.Route(ctx, who, req)
-		times[i] = time.Since(start)
+		elapsed := time.Since(start)
 		if err != nil {
-			return fmt.Errorf("call %d of %d failed: %w", i+2, *n+1, err)
+			var ce *host.CallError
+			kind := "other"
+			if errors.As(err, &ce) {
+				kind = ce.Kind
+			}
+			failures[kind]++
+			if firstFailure == nil {
+				firstFailure = err
+			}
+			continue
 		}
+		times = append(times, elapsed)
 		if b, _ := json.Marshal(d); !bytes.Equal(b, firstJSON) {
 			changed++
 		}
+	}
+	if len(times) == 0 {
+		return fmt.Errorf("every call failed; the first: %w", firstFailure)
 	}
 	slices.Sort(times)
 
@@ -127,28 +146,20 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	json.Indent(&out, firstJSON, "", "  ")
 	fmt.Fprintf(stdout, "decision:  %s\n", out.Bytes())
 	if changed > 0 {
-		fmt.Fprintf(stdout, "           (%d of the %d later calls decided differently: counters or the clock)\n", changed, *n)
+		fmt.Fprintf(stdout, "           (%d of the %d later calls decided differently: counters or the clock)\n", changed, len(times))
 	}
 	fmt.Fprintf(stdout, "per call:  p50 %v, p90 %v, p99 %v over %d calls on the %s\n",
-		times[len(times)/2], times[len(times)*9/10], times[len(times)*99/100], *n, edge)
+		times[len(times)/2], times[len(times)*9/10], times[len(times)*99/100], len(times), edge)
 	fmt.Fprintf(stdout, "memory:    %d pages (%.1f MiB) of linear memory per instance, cap %d\n",
-		p.PeakMemoryPages(), float64(p.PeakMemoryPages())/16, maxPages(cfg))
+		p.PeakMemoryPages(), float64(p.PeakMemoryPages())/16, cfg.MaxMemoryPages)
 	fmt.Fprintf(stdout, "module:    %d bytes, sha256 %s\n", report.Size, report.Hash)
 	fmt.Fprintf(stdout, "imports:   %v\n", report.Imports)
-	return nil
-}
-
-// The Workers edge's limits from plugins/ABI.md.
-const (
-	workersMaxModuleBytes = 1 << 20
-	workersMaxMemoryPages = 256
-)
-
-func maxPages(cfg host.Config) uint32 {
-	if cfg.MaxMemoryPages != 0 {
-		return cfg.MaxMemoryPages
+	if firstFailure != nil {
+		failed := *n - len(times)
+		fmt.Fprintf(stdout, "failures:  %d of %d calls %v; the first: %v\n", failed, *n, failures, firstFailure)
+		return fmt.Errorf("%d of %d calls failed", failed, *n)
 	}
-	return 512
+	return nil
 }
 
 // readRouteRequest decodes strictly, so that a misspelt field in a

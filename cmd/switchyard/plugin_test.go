@@ -24,6 +24,10 @@ func TestPluginTest(t *testing.T) {
 	}
 	req, _ := json.Marshal(host.SampleRequest())
 	request := write("request.json", req)
+	padded := host.SampleRequest()
+	padded.Headers["x-sy-padding"] = strings.Repeat("x", 8192)
+	bigReq, _ := json.Marshal(padded)
+	big := write("big.json", bigReq)
 	good := write("good.wasm", wasmtest.Decision(`{"action":"route","model":"openai/gpt-4o-mini"}`))
 	for _, c := range []struct {
 		name string
@@ -39,6 +43,8 @@ func TestPluginTest(t *testing.T) {
 			nil, "sy_abi_version returned 7"},
 		{"bad decision", []string{write("bounce.wasm", wasmtest.Decision(`{"action":"bounce"}`)), "--request", request},
 			nil, "the sample request failed"},
+		{"fails on bigger requests only", []string{write("spins.wasm", wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Spin, Above: 4096}.Bytes()),
+			"--request", big, "-n", "3"}, nil, "the call failed: plugin timeout"},
 		{"misspelt request field", []string{good, "--request", write("typo.json", []byte(`{"modle":"x"}`))},
 			nil, `unknown field "modle"`},
 		{"no request", []string{good}, nil, "want one PLUGIN.wasm"},

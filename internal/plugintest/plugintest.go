@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,9 +65,13 @@ func goBuild(dir string) ([]byte, error) {
 	return os.ReadFile(file)
 }
 
-// NewHost starts a Host that closes when the test ends.
+// NewHost starts a Host that closes when the test ends. Without a CacheDir
+// it uses CacheDir().
 func NewHost(tb testing.TB, cfg host.Config) *host.Host {
 	tb.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = CacheDir()
+	}
 	h, err := host.New(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -124,6 +129,26 @@ func Run(t *testing.T, p *host.Plugin, cases []Case) {
 		})
 	}
 }
+
+// cacheMaxAge is how long an entry of the shared compilation cache may
+// stay unrewritten. Each change to a plugin adds entries, so old ones go.
+const cacheMaxAge = 7 * 24 * time.Hour
+
+// CacheDir is a compilation cache shared by every test on the machine:
+// compiling a Go plugin takes a second, and half a minute under -race,
+// where wazero's compiler is instrumented too.
+var CacheDir = sync.OnceValue(func() string {
+	dir := filepath.Join(os.TempDir(), "switchyard-plugintest-wazero")
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > cacheMaxAge {
+				os.Remove(path)
+			}
+		}
+		return nil
+	})
+	return dir
+})
 
 func jsonText(v any) string {
 	b, _ := json.Marshal(v)

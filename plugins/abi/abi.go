@@ -41,6 +41,18 @@ const (
 	FailClosed = "closed"
 )
 
+// Per-edge limits from ABI.md: the native edge's are plugins/host's
+// defaults; the Workers edge runs plugins in an isolate of 128 MB. The
+// deadline is in milliseconds because importing time would add 250 KB to
+// every Go plugin.
+const (
+	NativeMaxModuleBytes  = 16 << 20
+	NativeMaxMemoryPages  = 512
+	WorkersMaxModuleBytes = 1 << 20
+	WorkersMaxMemoryPages = 256
+	CallDeadlineMs        = 10
+)
+
 // Limits from ABI.md.
 const (
 	MaxDecisionBytes  = 64 << 10

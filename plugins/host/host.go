@@ -61,13 +61,13 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.MaxModuleBytes <= 0 {
-		c.MaxModuleBytes = 16 << 20
+		c.MaxModuleBytes = abi.NativeMaxModuleBytes
 	}
 	if c.MaxMemoryPages == 0 {
-		c.MaxMemoryPages = 512
+		c.MaxMemoryPages = abi.NativeMaxMemoryPages
 	}
 	if c.CallTimeout <= 0 {
-		c.CallTimeout = 10 * time.Millisecond
+		c.CallTimeout = abi.CallDeadlineMs * time.Millisecond
 	}
 	if c.InitTimeout <= 0 {
 		c.InitTimeout = time.Second
@@ -116,8 +116,10 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.Interpreter {
 		rc = wazero.NewRuntimeConfigInterpreter()
 	}
-	// The memory cap is not wazero's page limit but linearMemory's, which
-	// notices refused grows; Load checks declared sizes against it.
+	// Closing on context done is what enforces the deadline; guard.go
+	// covers the code it would miss, and plugins/RATIONALE.md what it
+	// costs. The memory cap is not wazero's page limit but linearMemory's,
+	// which notices refused grows; Load checks declared sizes against it.
 	rc = rc.WithCloseOnContextDone(true).
 		// Plugin stack traces are never shown to anyone, and DWARF costs
 		// compile time and memory.

@@ -1,10 +1,9 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +72,12 @@ func TestLoadRefuses(t *testing.T) {
 // Misbehaviour at call time is contained: the call fails with the right
 // kind, the instance is dropped, and the next call gets a fresh one.
 func TestRouteContains(t *testing.T) {
+	// rec(n) calls rec(n-1) twice: 2^40 calls and no loop anywhere.
+	recursing := tinyPlugin(routeOK).with(wasmFunc{name: "rec", params: []byte{tI32}, body: code(
+		[]byte{opLocalGet, 0, opIf, blockVoid},
+		[]byte{opLocalGet, 0}, i32(1), []byte{opI32Sub, opCall, 3},
+		[]byte{opLocalGet, 0}, i32(1), []byte{opI32Sub, opCall, 3},
+		[]byte{opEnd})}).with(route(i32(40), []byte{opCall, 3}, packed(decisionAt, uint32(len(routeOK)))))
 	growing := route([]byte{opLoop, blockVoid}, i32(16), []byte{opMemoryGrow, 0x00}, i32(-1), []byte{opI32Ne, opBrIf, 0, opEnd, opUnreachable}, i64(0))
 	for _, c := range []struct {
 		name   string
@@ -81,6 +86,7 @@ func TestRouteContains(t *testing.T) {
 		detail string
 	}{
 		{"infinite loop", tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))), host.KindTimeout, "ran past its 10ms deadline"},
+		{"exponential recursion without loops", recursing, host.KindTimeout, "ran past its 10ms deadline"},
 		{"unbounded memory growth", tinyPlugin(routeOK).with(growing), host.KindMemory, "ran out of memory (cap 64 pages, 4.0 MiB)"},
 		{"trap", tinyPlugin(routeOK).with(route([]byte{opUnreachable})), host.KindTrap, "unreachable"},
 		{"output over the limit", tinyPlugin(routeOK).with(route(packed(0, 64<<10+1))), host.KindInvalidOutput, "64.0 KiB, over the 64.0 KiB limit"},
@@ -100,30 +106,32 @@ func TestRouteContains(t *testing.T) {
 		{"counter key too long", tinyPlugin(routeOK).importing(wasmFunc{module: "sy", name: "counter_add", params: []byte{tI32, tI32, tI64, tI32}, results: []byte{tI64}}).
 			with(route(i32(0), i32(129), i64(1), i32(60), []byte{opCall, 0, opDrop}, packed(decisionAt, uint32(len(routeOK))))), host.KindTrap, "key is 129 bytes, over 128"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			cfg := host.Config{}
-			if c.kind == host.KindMemory {
-				// Growing memory means zeroing and copying it, which can
-				// take longer than 10ms, most of all under -race; the
-				// point here is the kind of failure.
-				cfg = host.Config{MaxMemoryPages: 64, CallTimeout: time.Second}
-			}
-			h := plugintest.NewHost(t, cfg)
-			p, err := h.Load(context.Background(), c.module.bytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // the second call runs in a fresh instance
-				_, err = p.Route(context.Background(), "acct_a", host.SampleRequest())
-				var ce *host.CallError
-				if !errors.As(err, &ce) {
-					t.Fatalf("Route: %v, want a *CallError", err)
+		for _, interpreter := range []bool{false, true} { // the native edge's engine, and the Workers edge's
+			t.Run(c.name+map[bool]string{false: "", true: " (interpreter)"}[interpreter], func(t *testing.T) {
+				cfg := host.Config{Interpreter: interpreter}
+				if c.kind == host.KindMemory {
+					// Growing memory means zeroing and copying it, which can
+					// take longer than 10ms, most of all under -race; the
+					// point here is the kind of failure.
+					cfg.MaxMemoryPages, cfg.CallTimeout = 64, time.Second
 				}
-				if ce.Kind != c.kind || !strings.Contains(ce.Detail, c.detail) {
-					t.Errorf("got %s %q, want %s containing %q", ce.Kind, ce.Detail, c.kind, c.detail)
+				h := plugintest.NewHost(t, cfg)
+				p, err := h.Load(context.Background(), c.module.bytes())
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				for range 2 { // the second call runs in a fresh instance
+					_, err = p.Route(context.Background(), "acct_a", host.SampleRequest())
+					var ce *host.CallError
+					if !errors.As(err, &ce) {
+						t.Fatalf("Route: %v, want a *CallError", err)
+					}
+					if ce.Kind != c.kind || !strings.Contains(ce.Detail, c.detail) {
+						t.Errorf("got %s %q, want %s containing %q", ce.Kind, ce.Detail, c.kind, c.detail)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -161,21 +169,12 @@ func isKind(err error, kind string) bool {
 // The Go hostile plugin: memory exhaustion in a Go runtime, a panic, and
 // attempts to reach files, environment and arguments through WASI.
 func TestHostileGo(t *testing.T) {
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
-	// A Go runtime filling its memory spends long in its collector, so
-	// this test gives it time to reach the cap rather than the deadline.
-	h := plugintest.NewHost(t, host.Config{Logger: logger, MaxMemoryPages: 160, CallTimeout: time.Second})
-	p, err := h.Load(context.Background(), plugintest.Build(t, "testdata/hostile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := goProbe(t)
 	asking := func(model string) *abi.RouteRequest {
 		return plugintest.Request(func(r *abi.RouteRequest) { r.Model = model })
 	}
 	t.Run("WASI sees no files, environment or arguments", func(t *testing.T) {
-		d, err := p.Route(context.Background(), "acct_a", asking("snoop"))
+		d, err := p.Route(context.Background(), "acct_snoop", asking("snoop"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,38 +185,27 @@ func TestHostileGo(t *testing.T) {
 			}
 		}
 	})
+	probe.logs.take()
 	for _, c := range []struct{ model, kind, detail string }{
 		{"grow", host.KindMemory, "ran out of memory"},
 		{"huge", host.KindMemory, "ran out of memory"},
 		{"panic", host.KindTrap, "unreachable"},
 	} {
 		t.Run(c.model, func(t *testing.T) {
-			_, err := p.Route(context.Background(), "acct_a", asking(c.model))
+			_, err := p.Route(context.Background(), "acct_hostile", asking(c.model))
 			var ce *host.CallError
 			if !errors.As(err, &ce) || ce.Kind != c.kind || !strings.Contains(ce.Detail, c.detail) {
 				t.Fatalf("%v, want %s: %s", err, c.kind, c.detail)
 			}
-			if d, err := p.Route(context.Background(), "acct_a", asking("fine")); err != nil || d.Action != "route" {
+			if d, err := p.Route(context.Background(), "acct_hostile", asking("fine")); err != nil || d.Action != "route" {
 				t.Errorf("next call: %+v, %v", d, err)
 			}
 		})
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
-	if !strings.Contains(logs.String(), `message="panic: boom in route"`) || !strings.Contains(logs.String(), "tenant=acct_a") {
-		t.Errorf("the panic did not reach the tenant's plugin log:\n%s", logs.String())
+	want := map[string]string{"level": "ERROR", "msg": "plugin log", "tenant": "acct_hostile", "plugin": p.Hash(), "message": "panic: boom in route"}
+	if logs := probe.logs.take(); !slices.ContainsFunc(logs, func(l map[string]string) bool { return maps.Equal(l, want) }) {
+		t.Errorf("the panic did not reach the tenant's plugin log: %v", logs)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // One tenant's plugin spinning on every call, from more goroutines than

@@ -90,7 +90,11 @@ func (h *Host) compile(ctx context.Context, l *loading, hash string, wasm []byte
 }
 
 func (h *Host) newPlugin(ctx context.Context, hash string, wasm []byte) (*Plugin, error) {
-	compiled, err := h.rt.CompileModule(ctx, wasm)
+	guarded, err := guardEntries(wasm)
+	var compiled wazero.CompiledModule
+	if err == nil {
+		compiled, err = h.rt.CompileModule(ctx, guarded)
+	}
 	if err != nil {
 		return nil, &LoadError{Reason: "the module is not valid WebAssembly: " + err.Error(), Err: err}
 	}

@@ -24,9 +24,10 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 		m.buf = m.buf[:size]
 		return m.buf
 	}
-	// Doubling keeps a module that grows page by page from copying its
-	// memory at every step.
-	buf := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.limit))
+	// A quarter of headroom, as append gives large slices, keeps a module
+	// that grows page by page from copying its memory at every step
+	// without reserving much it will not use.
+	buf := make([]byte, size, min(max(size, uint64(cap(m.buf))*5/4), m.limit))
 	copy(buf, m.buf)
 	m.buf = buf
 	return buf

@@ -217,6 +217,7 @@ func (inst *instance) abiVersion(ctx context.Context, timeout time.Duration) (ui
 
 // call is one round of the calling convention in ABI.md.
 func (p *Plugin) call(ctx context.Context, inst *instance, in []byte) (*abi.RouteDecision, error) {
+	inst.linear.refused = false // a module may have survived an earlier refusal
 	s := inst.stack[:]
 	s[0] = uint64(len(in))
 	if err := inst.alloc.CallWithStack(ctx, s); err != nil {

@@ -47,6 +47,7 @@ const (
 	opI64Const    = 0x42
 	opI32Ne       = 0x47
 	opI32GtU      = 0x4b
+	opI32Sub      = 0x6b
 	opMemoryGrow  = 0x40
 	blockVoid     = 0x40
 )

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"errors"
 	"maps"
 	"slices"
@@ -39,8 +40,8 @@ func decodeRequest(b []byte, r *abi.RouteRequest) error {
 }
 
 func (d *decoder) request(r *abi.RouteRequest) {
-	for first := true; d.nextKey(&first); {
-		switch string(d.key()) {
+	for k := d.firstKey(); k != nil; k = d.nextKey() {
+		switch string(k) {
 		case "abi":
 			r.ABI = int(d.int())
 		case "request_id":
@@ -76,8 +77,8 @@ func (d *decoder) request(r *abi.RouteRequest) {
 }
 
 func (d *decoder) edge(e *abi.Edge) {
-	for first := true; d.nextKey(&first); {
-		switch string(d.key()) {
+	for k := d.firstKey(); k != nil; k = d.nextKey() {
+		switch string(k) {
 		case "location":
 			e.Location = d.str()
 		case "country":
@@ -95,8 +96,8 @@ func (d *decoder) candidates() []abi.Candidate {
 	cs := []abi.Candidate{}
 	for first := true; d.nextElem(&first); {
 		var c abi.Candidate
-		for first := true; d.nextKey(&first); {
-			switch string(d.key()) {
+		for k := d.firstKey(); k != nil; k = d.nextKey() {
+			switch string(k) {
 			case "model":
 				c.Model = d.str()
 			case "provider":
@@ -171,43 +172,43 @@ func (d *decoder) literal(s string) bool {
 	return true
 }
 
-// nextKey steps through an object: it consumes the opening brace on the
-// first call, then a comma, and reports false at the closing brace. A null
-// object has no keys.
-func (d *decoder) nextKey(first *bool) bool {
-	if *first {
-		*first = false
-		if d.null() || !d.expect('{') {
-			return false
-		}
-		if d.peek() == '}' {
-			d.i++
-			return false
-		}
-	} else {
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return false
-		default:
-			d.fail("expected , or }")
-			return false
-		}
+// firstKey and nextKey step through an object's members: firstKey
+// consumes the opening brace, nextKey the comma before the next member,
+// and both return the member's key with its colon consumed, or nil at the
+// closing brace or on an error. A null object has no members. The key
+// aliases the input: it is for comparing, as `switch string(key)`, which
+// does not copy.
+func (d *decoder) firstKey() []byte {
+	if d.null() || !d.expect('{') {
+		return nil
 	}
-	if d.peek() != '"' {
-		d.fail("expected a key")
-		return false
+	if d.peek() == '}' {
+		d.i++
+		return nil
 	}
-	return true
+	return d.key()
 }
 
-// key reads an object key and its colon. The key aliases the input: it is
-// only for comparing, as `switch string(d.key())`, which does not copy.
+func (d *decoder) nextKey() []byte {
+	switch d.peek() {
+	case ',':
+		d.i++
+		return d.key()
+	case '}':
+		d.i++
+	default:
+		d.fail("expected , or }")
+	}
+	return nil
+}
+
 func (d *decoder) key() []byte {
+	if d.peek() != '"' {
+		d.fail("expected a key")
+		return nil
+	}
 	k := d.strBytes()
-	if !d.expect(':') {
+	if k == nil || !d.expect(':') {
 		return nil
 	}
 	return k
@@ -240,7 +241,7 @@ func (d *decoder) nextElem(first *bool) bool {
 // str aliases the input where it can: the request buffer then lives as
 // long as its strings, and most of a request is copied nowhere.
 func (d *decoder) str() string {
-	if d.null() {
+	if d.peek() != '"' && d.null() {
 		return ""
 	}
 	b := d.strBytes()
@@ -251,38 +252,27 @@ func (d *decoder) str() string {
 }
 
 // strBytes reads a string; without escapes the result aliases the input.
+// It finds the closing quote with bytes.IndexByte, whose wasm version
+// reads a word at a time: a byte loop here would pay the host's deadline
+// check on every byte. Control characters, which JSON forbids in strings
+// and encoding/json never writes, are let through.
 func (d *decoder) strBytes() []byte {
 	if !d.expect('"') {
 		return nil
 	}
 	b, start := d.b, d.i
-	i := start
-	for i < len(b) && !special[b[i]] {
-		i++
-	}
-	d.i = i
-	switch {
-	case i == len(b):
+	n := bytes.IndexByte(b[start:], '"')
+	if n < 0 {
 		d.fail("unterminated string")
 		return nil
-	case b[i] == '"':
-		d.i++
-		return b[start:i]
-	case b[i] == '\\':
-		return d.unescape(append([]byte(nil), b[start:i]...))
 	}
-	d.fail("control character in string")
-	return nil
+	s := b[start : start+n]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return d.unescape(make([]byte, 0, n))
+	}
+	d.i = start + n + 1
+	return s
 }
-
-// special marks the bytes that end the plain run of a string.
-var special = func() (t [256]bool) {
-	for c := range 0x20 {
-		t[c] = true
-	}
-	t['"'], t['\\'] = true, true
-	return t
-}()
 
 func (d *decoder) unescape(out []byte) []byte {
 	for d.i < len(d.b) {
@@ -291,9 +281,6 @@ func (d *decoder) unescape(out []byte) []byte {
 		case c == '"':
 			d.i++
 			return out
-		case c < 0x20:
-			d.fail("control character in string")
-			return nil
 		case c != '\\':
 			out = append(out, c)
 			d.i++
@@ -416,11 +403,8 @@ func (d *decoder) strMap() map[string]string {
 		return nil
 	}
 	m := map[string]string{}
-	for first := true; d.nextKey(&first); {
-		k := string(d.strBytes())
-		if d.expect(':') {
-			m[k] = d.str()
-		}
+	for k := d.firstKey(); k != nil; k = d.nextKey() {
+		m[string(k)] = d.str()
 	}
 	return m
 }
@@ -449,11 +433,8 @@ func (d *decoder) skip() {
 	case c == '"':
 		d.strBytes()
 	case c == '{':
-		for first := true; d.nextKey(&first); {
-			d.strBytes()
-			if d.expect(':') {
-				d.skip()
-			}
+		for k := d.firstKey(); k != nil; k = d.nextKey() {
+			d.skip()
 		}
 	case c == '[':
 		for first := true; d.nextElem(&first); {

@@ -61,6 +61,5 @@ func TestCheapestAS(t *testing.T) {
 // build on the sample request: JSON encoding in Go, the call, and decoding
 // and checking the decision.
 func BenchmarkASRouteCheapest(b *testing.B) {
-	astest.Bench(b, astest.Load(b, astest.Example(b, "cheapest"), astest.Config), host.SampleRequest())
+	astest.BenchModes(b, astest.Example(b, "cheapest"), host.SampleRequest())
 }
-

@@ -36,8 +36,8 @@ function route(req: RouteRequest): RouteDecision | null {
   if (cands.length == 0 || !cands[0].healthy) {
     return null; // nothing healthy: the gateway's own order is as good as any
   }
-  const models: string[] = [];
-  const providers: string[] = [];
+  const models = new Array<string>();
+  const providers = new Array<string>();
   for (let i = 0; i < cands.length; i++) {
     const c = cands[i];
     if (!models.includes(c.model)) models.push(c.model);
