@@ -1,6 +1,8 @@
 package openapispec
 
 import (
+	"bytes"
+	"os"
 	"testing"
 )
 
@@ -40,8 +42,24 @@ func TestValidator(t *testing.T) {
 	}
 }
 
-func TestFindSpec(t *testing.T) {
-	if _, err := FindSpec(); err != nil {
+// TestEmbeddedSpecIsCurrent compares the embedded copy with the shared
+// original. A clone without the shared folder beside it (CI) has only the
+// copy, which the other tests then check against.
+func TestEmbeddedSpecIsCurrent(t *testing.T) {
+	got, err := EmbeddedSpec()
+	if err != nil {
 		t.Fatal(err)
+	}
+	path, err := FindSpec()
+	if err != nil {
+		t.Logf("no shared spec beside the repository (%v); using the embedded copy only", err)
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the embedded spec differs from %s: regenerate it with gzip -9 -c %s > internal/openapispec/openai-openapi.json.gz", path, path)
 	}
 }
