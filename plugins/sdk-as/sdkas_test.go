@@ -46,6 +46,16 @@ func goEcho(req *abi.RouteRequest) *abi.RouteDecision {
 	for k, v := range req.Headers {
 		out = append(out, "headers["+k+"]="+v)
 	}
+	for i, c := range req.Candidates {
+		found := "-"
+		for _, e := range req.Catalog {
+			if e.Model == c.Model {
+				found = e.Provider
+				break
+			}
+		}
+		out = append(out, fmt.Sprintf("in_catalog[%d]=%s", i, found))
+	}
 	for name, list := range map[string][]abi.Candidate{"candidates": req.Candidates, "catalog": req.Catalog} {
 		for i, c := range list {
 			out = append(out, fmt.Sprintf("%s[%d]=%s|%s|%d|%d|%d|%t|%d", name, i,

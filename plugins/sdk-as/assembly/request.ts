@@ -1,6 +1,6 @@
 import {
   arrayStart, atNull, keyLength, keyString, keyWord, nextElement, nextMember, objectStart, position,
-  readBool, readEnd, readFrom, readInt, readString, readStringSpan, skipRaw, stringAt, textAt,
+  readBool, readEnd, readFrom, readInt, readString, readStringSpan, skipRaw, spanEquals, stringAt, textAt,
 } from "./json";
 
 /**
@@ -172,7 +172,8 @@ const F_BODY: u32 = 1 << 13;
 
 // Which RouteRequest member the current key names (an F_ bit), 0 for one
 // of a later revision.
-function requestMember(): u32 {
+// @ts-ignore: decorator
+@inline function requestMember(): u32 {
   const w = keyWord(0);
   switch (<i32>keyLength()) {
     case 3: return w == W_ABI ? F_ABI : 0;
@@ -200,7 +201,8 @@ const C_CONTEXT_LENGTH = 5;
 const C_HEALTHY = 6;
 const C_LATENCY_MS = 7;
 
-function candidateMember(): i32 {
+// @ts-ignore: decorator
+@inline function candidateMember(): i32 {
   const w = keyWord(0);
   switch (<i32>keyLength()) {
     case 5: return w == W_MODEL ? C_MODEL : 0;
@@ -406,13 +408,35 @@ export class RouteRequest {
     return this.headers.get(name);
   }
 
-  /** The catalog entry for a model id, or null when the key may not use it. */
+  /**
+   * The catalog entry for a model id, or null when the key may not use it.
+   * Until the plugin reads `catalog`, this compares model ids in the
+   * request's JSON and makes only the entry it returns: asking whether a
+   * model is allowed costs no allocation per catalog entry.
+   */
   findInCatalog(model: string): Candidate | null {
-    const list = this.catalog;
-    for (let i = 0, n = list.length; i < n; i++) {
-      const c = unchecked(list[i]);
-      if (c.model == model) return c;
+    const parsed = this.catalogList;
+    if (parsed) {
+      for (let i = 0, n = parsed.length; i < n; i++) {
+        const c = unchecked(parsed[i]);
+        if (c.model == model) return c;
+      }
+      return null;
     }
+    this.need(F_CATALOG);
+    const at = this.catalogAt;
+    if (!at) return null;
+    this.readAt((<u64>at << 32) | (this.end - at));
+    if (arrayStart() && nextElement(true)) {
+      do {
+        const entry = position();
+        if (candidateModelIs(model)) {
+          readFrom(entry, this.end - entry);
+          return readCandidate();
+        }
+      } while (nextElement(false));
+    }
+    this.consumed(F_CATALOG);
     return null;
   }
 
@@ -566,6 +590,18 @@ function readCandidates(out: Candidate[]): void {
   do {
     out.push(readCandidate());
   } while (nextElement(false));
+}
+
+// Reads a candidate object, only to say whether its model is `model`. An
+// entry without one (or null) has the model "", as in Go.
+function candidateModelIs(model: string): bool {
+  let found = model.length == 0;
+  if (!objectStart() || !nextMember(true)) return found;
+  do {
+    if (candidateMember() == C_MODEL) found = spanEquals(readStringSpan(), model);
+    else skipRaw();
+  } while (nextMember(false));
+  return found;
 }
 
 function readCandidate(): Candidate {

@@ -1,12 +1,13 @@
 // A test plugin that routes with every field it read, one "name=value"
 // string per fallback, so Go tests can compare the SDK's reading of a
 // request with the Go SDK's. It reads the fields in an order that changes
-// with each call, since the SDK reads a request only as far as asked.
+// with each call, since the SDK reads a request only as far as asked, and
+// looks candidates up in the catalog before and after reading it.
 
 import { Candidate, handle, RouteDecision, RouteRequest } from "@switchyard/sdk-as";
 export * from "@switchyard/sdk-as/exports";
 
-const FIELDS = 14;
+const FIELDS = 15;
 let calls = 0;
 
 function candidate(name: string, i: i32, c: Candidate): string {
@@ -51,6 +52,17 @@ function emit(req: RouteRequest, field: i32, out: string[]): void {
       break;
     }
     case 13: out.push("body=" + req.body); break;
+    case 14: {
+      // Whether each candidate's model is in the catalog, and with which
+      // provider: before the catalog is read (two of the three orders)
+      // and after.
+      const c = req.candidates;
+      for (let i = 0; i < c.length; i++) {
+        const found = req.findInCatalog(c[i].model);
+        out.push("in_catalog[" + i.toString() + "]=" + (found ? found.provider : "-"));
+      }
+      break;
+    }
   }
 }
 
