@@ -50,6 +50,21 @@ func (f *storeFlags) startPluginChecks(ctx context.Context) (func(), error) {
 	return func() { h.Close(context.Background()) }, nil
 }
 
+// openServing opens the service with plugin upload checks, for the
+// commands that serve the API; close releases both.
+func (f *storeFlags) openServing(ctx context.Context) (svc *control.Service, close func(), err error) {
+	stopChecks, err := f.startPluginChecks(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, st, err := f.open(ctx)
+	if err != nil {
+		stopChecks()
+		return nil, nil, err
+	}
+	return svc, func() { st.Close(); stopChecks() }, nil
+}
+
 // open opens the store, applies migrations and starts the service.
 func (f *storeFlags) open(ctx context.Context) (*control.Service, *libsql.Store, error) {
 	url := f.dbURL
@@ -82,16 +97,11 @@ func runControl(ctx context.Context, args []string) error {
 	if len(edgeTokens) == 0 {
 		return errors.New("-edge-tokens (or SWITCHYARD_EDGE_TOKENS) is required: edges could not connect without one")
 	}
-	stopChecks, err := sf.startPluginChecks(ctx)
+	svc, closeSvc, err := sf.openServing(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopChecks()
-	svc, st, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeSvc()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

@@ -48,16 +48,11 @@ func dev(ctx context.Context, f edgeFlags, sf storeFlags, controlListen string, 
 		return err
 	}
 
-	stopChecks, err := sf.startPluginChecks(ctx)
+	svc, closeSvc, err := sf.openServing(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopChecks()
-	svc, st, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeSvc()
 	demoKey, password, err := seedDemo(ctx, svc)
 	if err != nil {
 		return err

@@ -228,23 +228,20 @@ func hostname() string {
 // serveFast serves srv on ln until ctx ends, then lets running streams
 // finish for up to 10s.
 func serveFast(ctx context.Context, ln net.Listener, srv *fasthttp.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.ShutdownWithContext(shutdownCtx)
+	return serveUntil(ctx, func() error { return srv.Serve(ln) }, srv.ShutdownWithContext)
 }
 
 // serveHTTP serves h on ln until ctx ends, then drains for up to 10s.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntil(ctx, func() error { return srv.Serve(ln) }, srv.Shutdown)
+}
+
+// serveUntil runs serve until it fails or ctx ends, then shuts down with a
+// 10s grace period.
+func serveUntil(ctx context.Context, serve func() error, shutdown func(context.Context) error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return err
@@ -252,7 +249,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	return shutdown(shutdownCtx)
 }
 
 // usageLog appends records as JSON lines, for an edge without a control
