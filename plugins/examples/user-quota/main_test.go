@@ -11,8 +11,17 @@ import (
 )
 
 func TestUserQuota(t *testing.T) {
+	quotaScenario(t, func(clock func() time.Time) *host.Plugin {
+		return plugintest.Load(t, ".", host.Config{Now: clock})
+	})
+}
+
+// quotaScenario runs the quota's whole life on a plugin loaded by load
+// with a clock the scenario moves; the Go and AssemblyScript builds must
+// both pass it.
+func quotaScenario(t *testing.T, load func(clock func() time.Time) *host.Plugin) {
 	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
-	p := plugintest.Load(t, ".", host.Config{Now: func() time.Time { return now }})
+	p := load(func() time.Time { return now })
 	user := func(u string) *abi.RouteRequest {
 		return plugintest.Request(func(r *abi.RouteRequest) { r.Headers = map[string]string{"x-sy-user": u} })
 	}
@@ -20,12 +29,16 @@ func TestUserQuota(t *testing.T) {
 		return &abi.RouteDecision{Action: "route", Headers: map[string]string{"x-sy-quota-remaining": n}}
 	}
 	usedUp := &abi.RouteDecision{Action: "reject", Status: 429, Message: "the daily request quota for this user is used up"}
+	tooLong := &abi.RouteDecision{Action: "reject", Status: 400, Message: "x-sy-user is longer than 120 bytes"}
 
 	plugintest.Run(t, p, []plugintest.Case{
 		{Name: "first request", Req: user("ada"), Want: remaining("99")},
 		{Name: "another user has their own quota", Req: user("bob"), Want: remaining("99")},
 		{Name: "no user: unchanged", Req: user(""), Want: &abi.RouteDecision{Action: "route"}},
-		{Name: "user id too long", Req: user(strings.Repeat("u", 121)), Want: &abi.RouteDecision{Action: "reject", Status: 400, Message: "x-sy-user is longer than 120 bytes"}},
+		{Name: "user id too long", Req: user(strings.Repeat("u", 121)), Want: tooLong},
+		// Bytes, not characters: 60 two-byte characters are 120 bytes, 61 are 122.
+		{Name: "multi-byte user at the limit", Req: user(strings.Repeat("é", 60)), Want: remaining("99")},
+		{Name: "multi-byte user over the limit", Req: user(strings.Repeat("é", 61)), Want: tooLong},
 	})
 	for range dailyQuota - 2 {
 		if _, err := p.Route(t.Context(), plugintest.Tenant, user("ada")); err != nil {
