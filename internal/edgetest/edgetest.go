@@ -155,7 +155,7 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	env.Gateway = g
 	if opts.Native {
-		env.BaseURL = serveNative(t, g)
+		env.BaseURL = ServeNative(t, g)
 		return env
 	}
 	srv := httptest.NewServer(edgehttp.Handler(g))
@@ -164,8 +164,9 @@ func Start(t testing.TB, opts Options) *Env {
 	return env
 }
 
-// serveNative serves g with edgefast on a loopback port until the test ends.
-func serveNative(t testing.TB, g *worker.Gateway) string {
+// ServeNative serves g with edgefast on a loopback port until the test
+// ends and returns its root URL.
+func ServeNative(t testing.TB, g *worker.Gateway) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

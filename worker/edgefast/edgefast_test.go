@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/internal/edgetest"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/chat"
 	"github.com/switchyard-ai/switchyard/worker/edgefast"
@@ -88,18 +89,7 @@ func startEdge(t *testing.T, upstream string, modify func(*worker.Config)) *edge
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := edgefast.NewServer(g)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.ShutdownWithContext(ctx)
-	})
-	e.url = "http://" + ln.Addr().String()
+	e.url = edgetest.ServeNative(t, g)
 	return e
 }
 
