@@ -30,7 +30,10 @@ type Plugin struct {
 	// plugin fails.
 	Fail string `json:"fail"`
 	// Headers are request headers, beyond the x-sy- ones, the plugin sees.
-	Headers    []string  `json:"headers"`
+	Headers []string `json:"headers"`
+	// WantsBody passes the request body to the plugin (ABI.md,
+	// RouteRequest.body); its log lines then never reach the edge's log.
+	WantsBody  bool      `json:"wants_body"`
 	Active     bool      `json:"active"`
 	ActiveKeys []string  `json:"active_keys"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -45,7 +48,10 @@ type PluginUpload struct {
 	// Headers lists request headers the plugin may see besides x-sy-*.
 	// Names that carry credentials are refused.
 	Headers []string
-	Module  []byte
+	// WantsBody passes the request body to the plugin. Default false:
+	// the plugin sees metadata only.
+	WantsBody bool
+	Module    []byte
 }
 
 // PluginCheck is what validation learned of a module, for the uploader.
@@ -174,7 +180,7 @@ func (s *Service) UploadPlugin(ctx context.Context, accountID string, in PluginU
 	}
 	sum := sha256.Sum256(in.Module)
 	p := &Plugin{ID: newID("plg"), AccountID: accountID, Name: in.Name, Hash: hex.EncodeToString(sum[:]),
-		Size: len(in.Module), Fail: in.Fail, Headers: in.Headers, ActiveKeys: []string{}, CreatedAt: s.now()}
+		Size: len(in.Module), Fail: in.Fail, Headers: in.Headers, WantsBody: in.WantsBody, ActiveKeys: []string{}, CreatedAt: s.now()}
 	if err := s.store.CreatePlugin(ctx, p, in.Module); err != nil {
 		return nil, err
 	}

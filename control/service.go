@@ -461,6 +461,7 @@ func (s *Service) KeySnapshot(ctx context.Context, hash string) (*edgeapi.KeySna
 		PluginHash:       st.PluginHash,
 		PluginFail:       st.PluginFail,
 		PluginHeaders:    st.PluginHeaders,
+		PluginBody:       st.PluginBody,
 		BalanceMicros:    st.BalanceMicros,
 		MonthSpendMicros: st.MonthSpendMicros,
 	}

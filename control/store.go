@@ -78,11 +78,13 @@ type KeyState struct {
 	Key           APIKey
 	AccountStatus string
 	BalanceMicros int64
-	// PluginHash, PluginFail and PluginHeaders describe the plugin that
-	// runs for the key: its own activation, else the account's.
+	// PluginHash, PluginFail, PluginHeaders and PluginBody describe the
+	// plugin that runs for the key: its own activation, else the
+	// account's.
 	PluginHash       string
 	PluginFail       string
 	PluginHeaders    []string
+	PluginBody       bool
 	MonthSpendMicros int64
 }
 

@@ -87,6 +87,12 @@ type Config struct {
 	// EdgeLocation names where this edge runs (a Cloudflare colo, or the
 	// operator's name for a native edge); plugins see it. Default empty.
 	EdgeLocation string
+	// TrustCountryHeader lets the CF-IPCountry request header tell plugins
+	// the client's country, for an edge that only Cloudflare can reach
+	// (which sets the header and drops a client's own). Default false: any
+	// client can send the header, so it is ignored, and plugins see the
+	// country only when the adapter sets Request.Country.
+	TrustCountryHeader bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -23,6 +24,12 @@ type Plugins interface {
 	// behalf of tenant (the account id). Any error is a plugin failure and
 	// falls under the key's fail policy; wrap it in a *PluginError to say
 	// what kind.
+	//
+	// When req.Body is set the plugin sees request content, so the
+	// plugin's log lines (sy.log) of that call, and of every later call
+	// of the module's instances for tenant, must not reach the operator's
+	// log (ABI.md, "Request content"): the instances may keep what they
+	// read.
 	Route(ctx context.Context, hash, tenant string, req *abi.RouteRequest) (*abi.RouteDecision, error)
 }
 
@@ -262,7 +269,8 @@ func withPluginHeaders(h, extra [][2]string) [][2]string {
 	return h
 }
 
-// routeRequest is what the plugin sees of the request: metadata only.
+// routeRequest is what the plugin sees of the request: metadata, and the
+// body when the tenant asked for it and it fits.
 func (c *call) routeRequest(key *Key, rt *routing, cands []*Model) *abi.RouteRequest {
 	g := c.g
 	now := g.cfg.Now()
@@ -272,7 +280,7 @@ func (c *call) routeRequest(key *Key, rt *routing, cands []*Model) *abi.RouteReq
 			usable = append(usable, m)
 		}
 	}
-	return &abi.RouteRequest{
+	req := &abi.RouteRequest{
 		ABI:                  abi.Version,
 		RequestID:            c.rec.RequestID,
 		Tenant:               key.AccountID,
@@ -281,12 +289,48 @@ func (c *call) routeRequest(key *Key, rt *routing, cands []*Model) *abi.RouteReq
 		Model:                rt.names[0],
 		Models:               append([]string{}, rt.names[1:]...),
 		Stream:               c.stream,
-		Edge:                 abi.Edge{Location: g.cfg.EdgeLocation, Country: clientCountry(c.req.Header)},
+		Edge:                 abi.Edge{Location: g.cfg.EdgeLocation, Country: c.clientCountry()},
 		Headers:              pluginHeaders(c.req.Header, key.PluginHeaders),
 		EstimatedInputTokens: len(c.req.Body) / 4,
 		Candidates:           g.describe(cands, now),
 		Catalog:              g.describe(usable, now),
 	}
+	if key.PluginBody {
+		req.Body = bodyWithin(req, c.req.Body)
+	}
+	return req
+}
+
+// bodyWithin returns body for req's Body field, or nil when req would then
+// be over ABI.md's RouteRequest limit: a plugin that asked for the body and
+// gets null knows it was too large. The body is the client's, as sent
+// (gateway fields such as models included); it is valid JSON, parse
+// checked it. The bound counts what the host's JSON encoder adds to a raw
+// value (it escapes <, >, & and U+2028/U+2029) and not the whitespace it
+// removes, so it is never too small.
+func bodyWithin(req *abi.RouteRequest, body []byte) abi.RawJSON {
+	if len(body) == 0 || len(body) > abi.MaxRequestBytes {
+		return nil
+	}
+	rest, err := json.Marshal(req)
+	if err != nil || len(rest)-len("null")+encodedLen(body) > abi.MaxRequestBytes {
+		return nil
+	}
+	return abi.RawJSON(body)
+}
+
+// encodedLen is len(b) after encoding/json's HTML-safe escaping.
+func encodedLen(b []byte) int {
+	n := len(b)
+	for i, c := range b {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			n += len(`\u003c`) - 1
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
+			n += len(`\u2028`) - len("\u2028")
+		}
+	}
+	return n
 }
 
 func (g *Gateway) describe(ms []*Model, now time.Time) []abi.Candidate {
@@ -299,10 +343,21 @@ func (g *Gateway) describe(ms []*Model, now time.Time) []abi.Candidate {
 	return out
 }
 
-// clientCountry reads Cloudflare's CF-IPCountry: an ISO 3166-1 alpha-2
-// code, or XX (unknown) and T1 (Tor), which are not countries.
-func clientCountry(h HeaderGetter) string {
-	v := h.Get("CF-IPCountry")
+// clientCountry is the country the adapter vouches for, else, on an edge
+// configured to trust it, Cloudflare's CF-IPCountry header. Elsewhere a
+// client could claim any country with that header, and a plugin keeping
+// EU traffic in the EU would believe it.
+func (c *call) clientCountry() string {
+	v := c.req.Country
+	if v == "" && c.g.cfg.TrustCountryHeader {
+		v = c.req.Header.Get("CF-IPCountry")
+	}
+	return countryCode(v)
+}
+
+// countryCode keeps an ISO 3166-1 alpha-2 code and drops Cloudflare's XX
+// (unknown) and T1 (Tor), which are not countries.
+func countryCode(v string) string {
 	if len(v) != 2 || v == "XX" || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z' {
 		return ""
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/internal/wasmtest"
 	"github.com/switchyard-ai/switchyard/plugins/abi"
 	"github.com/switchyard-ai/switchyard/worker"
+	"github.com/switchyard-ai/switchyard/worker/setup"
 )
 
 // These tests run tenants' plugins the way the native edge does: uploaded
@@ -300,6 +302,7 @@ func testPluginRouteRequest(t *testing.T, native bool) {
 		rec.next = c.Plugins
 		c.Plugins = rec
 		c.EdgeLocation = "FRA"
+		c.TrustCountryHeader = true
 	}})
 	tn := env.Control.Signup(t, "seen@example.com")
 	tn.Grant(t, 100_000_000)
@@ -371,11 +374,12 @@ func TestPluginWithoutRunner(t *testing.T) {
 
 // TestGoExamplePlugin runs the eu-only example, a Go (wasip1) plugin of
 // about 2 MB, from upload to decision: the client's country reaches it from
-// CF-IPCountry, and with no EU-hosted provider at this edge it refuses EU
-// clients and lets others through.
+// CF-IPCountry (on an edge told to trust the header), and with no EU-hosted
+// provider at this edge it refuses EU clients and lets others through.
 func TestGoExamplePlugin(t *testing.T) {
 	module := plugintest.Build(t, "../plugins/examples/eu-only")
-	env := edgetest.Start(t, edgetest.Options{Native: true, Control: true, Plugins: true})
+	env := edgetest.Start(t, edgetest.Options{Native: true, Control: true, Plugins: true,
+		Modify: func(c *worker.Config) { c.TrustCountryHeader = true }})
 	tn := env.Control.Signup(t, "eu@example.com")
 	tn.Grant(t, 100_000_000)
 	_, secret := tn.CreateKey(t, control.KeyCreate{Name: "eu"})
@@ -392,5 +396,219 @@ func TestGoExamplePlugin(t *testing.T) {
 		if tt.status == http.StatusForbidden && !strings.Contains(r.body, "plugin_rejected") {
 			t.Fatalf("country %q: %s", tt.country, r.body)
 		}
+	}
+}
+
+// stubPlugins answers a fixed decision and keeps the requests it is given.
+type stubPlugins struct {
+	mu   sync.Mutex
+	reqs []*abi.RouteRequest
+}
+
+func (p *stubPlugins) Route(_ context.Context, _, _ string, req *abi.RouteRequest) (*abi.RouteDecision, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := *req
+	r.Body = append(abi.RawJSON(nil), req.Body...)
+	p.reqs = append(p.reqs, &r)
+	return &abi.RouteDecision{Action: abi.ActionRoute}, nil
+}
+
+func (p *stubPlugins) last(t *testing.T) *abi.RouteRequest {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.reqs) == 0 {
+		t.Fatal("the plugin was not called")
+	}
+	return p.reqs[len(p.reqs)-1]
+}
+
+type oneKey struct{ key worker.Key }
+
+func (k *oneKey) Resolve(context.Context, string) (*worker.Key, error) {
+	key := k.key
+	return &key, nil
+}
+
+type recordResponder struct{ status int }
+
+func (r *recordResponder) Respond(status int, _ [][2]string, _ []byte) { r.status = status }
+
+func (r *recordResponder) Stream(status int, _ [][2]string, fn func(worker.StreamWriter)) {
+	r.status = status
+	fn(r)
+}
+
+func (r *recordResponder) Send([]byte) error { return nil }
+
+// pluginGateway is a gateway whose one key runs a stub plugin, serving
+// requests straight through Gateway.Serve, as a platform adapter does.
+func pluginGateway(t *testing.T, key worker.Key, modify func(*worker.Config)) (*worker.Gateway, *stubPlugins) {
+	t.Helper()
+	key.ID, key.AccountID, key.PluginHash = "key_1", "acct_1", strings.Repeat("ab", 32)
+	env := map[string]string{"OPENAI_BASE_URL": "http://emulator/v1", "ANTHROPIC_BASE_URL": "http://emulator", "GEMINI_BASE_URL": "http://emulator",
+		"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x", "GEMINI_API_KEY": "x"}
+	cfg, err := setup.Default().Config(func(k string) string { return env[k] }, &oneKey{key}, &replayUpstream{emu: emulator.New()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := &stubPlugins{}
+	cfg.Plugins = stub
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if modify != nil {
+		modify(&cfg)
+	}
+	g, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, stub
+}
+
+func serveChat(t *testing.T, g *worker.Gateway, req *worker.Request) {
+	t.Helper()
+	req.Method, req.Path = http.MethodPost, "/v1/chat/completions"
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.(http.Header).Set("Authorization", "Bearer secret")
+	if req.Body == nil {
+		req.Body = []byte(chatBody)
+	}
+	var w recordResponder
+	g.Serve(req, &w)
+	if w.status != http.StatusOK {
+		t.Fatalf("status %d", w.status)
+	}
+}
+
+// TestPluginCountry checks where edge.country comes from: the adapter's
+// Request.Country first, CF-IPCountry only on an edge told to trust it,
+// since any client can send that header to a native edge.
+func TestPluginCountry(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trust   bool
+		header  string
+		country string
+		want    string
+	}{
+		{name: "header ignored by default", header: "DE", want: ""},
+		{name: "header trusted when configured", trust: true, header: "DE", want: "DE"},
+		{name: "adapter's country wins over the header", trust: true, header: "DE", country: "US", want: "US"},
+		{name: "adapter's country needs no trust", header: "DE", country: "FR", want: "FR"},
+		{name: "unknown is no country", trust: true, header: "XX", want: ""},
+		{name: "Tor is no country", country: "T1", want: ""},
+		{name: "lower case is not a code", trust: true, header: "de", want: ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, stub := pluginGateway(t, worker.Key{}, func(c *worker.Config) { c.TrustCountryHeader = tt.trust })
+			h := http.Header{}
+			h.Set("CF-IPCountry", tt.header)
+			serveChat(t, g, &worker.Request{Header: h, Country: tt.country})
+			if got := stub.last(t).Edge.Country; got != tt.want {
+				t.Fatalf("country %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPluginBody checks RouteRequest.body: the client's body as sent, only
+// for a plugin that asked, and null when the RouteRequest would then be
+// over ABI.md's 1 MiB, counting what JSON encoding adds.
+func TestPluginBody(t *testing.T) {
+	chatWith := func(content string) string {
+		return `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"` + content + `"}]}`
+	}
+	for _, tt := range []struct {
+		name     string
+		wants    bool
+		body     string
+		wantBody bool
+	}{
+		{name: "not asked for", body: chatBody},
+		{name: "asked for", wants: true, body: chatBody, wantBody: true},
+		{name: "gateway fields kept", wants: true, body: `{"model":"openai/gpt-4o-mini","models":["openai/gpt-4o"],"provider":{"order":["openai"]},"messages":[{"role":"user","content":"hi"}]}`, wantBody: true},
+		{name: "well under the limit", wants: true, body: chatWith(strings.Repeat("a", 900_000)), wantBody: true},
+		{name: "over the limit with the rest of the request", wants: true, body: chatWith(strings.Repeat("a", abi.MaxRequestBytes-100))},
+		{name: "over the limit once escaped", wants: true, body: chatWith(strings.Repeat("<", 200_000))},
+		{name: "larger than the limit", wants: true, body: chatWith(strings.Repeat("a", abi.MaxRequestBytes+1))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, stub := pluginGateway(t, worker.Key{PluginBody: tt.wants}, nil)
+			serveChat(t, g, &worker.Request{Body: []byte(tt.body)})
+			got := stub.last(t)
+			if tt.wantBody != (got.Body != nil) || (tt.wantBody && string(got.Body) != tt.body) {
+				t.Fatalf("body of %d bytes, want it (%v) as sent", len(got.Body), tt.wantBody)
+			}
+			b, err := json.Marshal(got)
+			if err != nil || len(b) > abi.MaxRequestBytes {
+				t.Fatalf("the RouteRequest is %d bytes (%v), over the limit", len(b), err)
+			}
+		})
+	}
+}
+
+// TestPluginBodyCanary runs a plugin that logs what it reads of the body,
+// keeps it to log again later, and copies a piece of it into a tag and a
+// header: its log lines must not reach the edge's log, from the first
+// call with a body on, even on a later call without one. Tags and headers
+// are the tenant's choice and do carry the piece, which shows the plugin
+// did read the body.
+func TestPluginBodyCanary(t *testing.T) {
+	const canary = "CANARY-5d1c0a77-body-not-logged"
+	module := plugintest.Build(t, "testdata/bodyleak")
+	env := edgetest.Start(t, edgetest.Options{Native: true, Control: true, Plugins: true})
+	a := env.Control.Signup(t, "body-a@example.com")
+	a.Grant(t, 100_000_000)
+	b := env.Control.Signup(t, "body-b@example.com")
+	b.Grant(t, 100_000_000)
+	keyBody, secretBody := a.CreateKey(t, control.KeyCreate{Name: "body"})
+	keyMeta, secretMeta := a.CreateKey(t, control.KeyCreate{Name: "metadata"})
+	withBody := a.UploadPlugin(t, "name=leak&wants_body=true", module)
+	if !withBody.WantsBody {
+		t.Fatalf("uploaded with wants_body=true: %+v", withBody)
+	}
+	a.ActivatePlugin(t, withBody.ID, keyBody.ID)
+	a.ActivatePlugin(t, a.UploadPlugin(t, "name=leak", module).ID, keyMeta.ID)
+	_, secretOther := b.CreateKey(t, control.KeyCreate{Name: "other"})
+	b.ActivatePlugin(t, b.UploadPlugin(t, "name=leak", module).ID, "")
+	const noBody = "no body; the last one was"
+	send := func(secret, body string) result {
+		t.Helper()
+		r := post(t, env, "/v1/chat/completions", secret, body)
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		return r
+	}
+
+	// Without a body, the plugin's lines reach the edge's log: the
+	// absence of the canary later is not for want of logging.
+	send(secretOther, chatBody)
+	send(secretMeta, chatBody)
+	if n := strings.Count(env.Logs(), noBody); n != 2 {
+		t.Fatalf("%d plugin log lines before any body, want 2:\n%s", n, env.Logs())
+	}
+	r := send(secretBody, `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"`+canary+`"}]}`)
+	if r.header.Get("X-Sy-Said") != canary {
+		t.Fatalf("the plugin did not read the body: x-sy-said %q", r.header.Get("X-Sy-Said"))
+	}
+	if rec := env.UsageFor(t, r.header.Get("X-Request-Id")); rec.Tags["said"] != canary {
+		t.Fatalf("usage tags %v", rec.Tags)
+	}
+	// The same module for the same tenant, without a body: its instances
+	// may remember the last one, so its lines stay out too.
+	for range 3 {
+		send(secretMeta, chatBody)
+	}
+	send(secretOther, chatBody)
+	logs := env.Logs()
+	if strings.Contains(logs, canary) {
+		t.Fatalf("the canary reached the edge's log:\n%s", logs)
+	}
+	if n := strings.Count(logs, noBody); n != 3 {
+		t.Fatalf("%d plugin log lines, want 3 (the other tenant's and those before the body):\n%s", n, logs)
 	}
 }

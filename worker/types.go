@@ -21,6 +21,11 @@ type Request struct {
 	Body   []byte
 	// RemoteIP is the client address, used only for abuse controls.
 	RemoteIP string
+	// Country is the client's country (ISO 3166-1 alpha-2) as the platform
+	// knows it, set by an adapter that can vouch for it (the Workers
+	// adapter, from request.cf.country). Routing plugins see it; when set
+	// it wins over the CF-IPCountry header. Empty: unknown.
+	Country string
 	// Context ends when the client goes away; nil means never.
 	Context context.Context
 }
@@ -103,6 +108,9 @@ type Key struct {
 	// PluginHeaders are request headers, beyond the x-sy- ones, that the
 	// tenant let its plugin see; names lower-case.
 	PluginHeaders []string
+	// PluginBody passes the request body to the plugin (RouteRequest.body),
+	// as the tenant asked at upload, when it fits the ABI's size limit.
+	PluginBody bool
 }
 
 // KeyLimits are per-key limits.

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
@@ -38,6 +38,8 @@ type edgeFlags struct {
 	topUpURL   string
 	location   string
 	pluginDir  string
+	// trustCountry lets CF-IPCountry tell plugins the client's country.
+	trustCountry bool
 }
 
 func (f *edgeFlags) register(fs *flag.FlagSet) {
@@ -51,6 +53,14 @@ func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.topUpURL, "top-up-url", os.Getenv("SWITCHYARD_TOP_UP_URL"), "where the 402 answer tells users to add credits (env SWITCHYARD_TOP_UP_URL)")
 	fs.StringVar(&f.location, "location", os.Getenv("SWITCHYARD_EDGE_LOCATION"), "this edge's location name, which routing plugins see (env SWITCHYARD_EDGE_LOCATION)")
 	fs.StringVar(&f.pluginDir, "plugin-cache", os.Getenv("SWITCHYARD_PLUGIN_CACHE"), "directory for compiled routing plugins; empty means plugin-cache beside the usage spill file (env SWITCHYARD_PLUGIN_CACHE)")
+	fs.BoolVar(&f.trustCountry, "trust-country-header", envBool("SWITCHYARD_TRUST_COUNTRY_HEADER"), "tell routing plugins the client's country from the CF-IPCountry header; only for an edge that only Cloudflare can reach, since any client can send the header (env SWITCHYARD_TRUST_COUNTRY_HEADER=true)")
+}
+
+// envBool reads a boolean environment variable; unset or not a boolean is
+// false, the safe side of every switch it is used for.
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
 }
 
 func runEdge(ctx context.Context, args []string) error {
@@ -131,6 +141,7 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 	}
 	cfg.TopUpURL = f.topUpURL
 	cfg.EdgeLocation = f.location
+	cfg.TrustCountryHeader = f.trustCountry
 	cfg.Plugins = plugins
 	g, err := worker.New(cfg)
 	if err != nil {
@@ -161,7 +172,9 @@ func startPlugins(ctx context.Context, f edgeFlags, conn *controlclient.Conn) (*
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}
-	h, err := host.New(ctx, host.Config{CacheDir: dir, Logger: slog.Default()})
+	// Plugins that have seen request content must not write to the log.
+	logger := slog.New(pluginrun.LogHandler(slog.Default().Handler()))
+	h, err := host.New(ctx, host.Config{CacheDir: dir, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,7 +200,7 @@ func syncCatalog(ctx context.Context, g *worker.Gateway, conn *controlclient.Con
 		case err != nil:
 			slog.Warn("catalog fetch failed; keeping the current one", "err", err.Error())
 		case cat.Version != version:
-			if err := g.SetModels(edgeModels(g, cat), nil); err != nil {
+			if err := g.SetModels(controlclient.CatalogModels(cat, g.HasProvider), nil); err != nil {
 				slog.Error("catalog from control refused", "err", err.Error())
 			} else {
 				version = cat.Version
@@ -200,21 +213,6 @@ func syncCatalog(ctx context.Context, g *worker.Gateway, conn *controlclient.Con
 		case <-time.After(catalogEvery):
 		}
 	}
-}
-
-// edgeModels keeps the catalog entries this edge has a provider for.
-func edgeModels(g *worker.Gateway, cat *edgeapi.Catalog) []worker.Model {
-	out := make([]worker.Model, 0, len(cat.Models))
-	for _, m := range cat.Models {
-		if !g.HasProvider(m.Provider) {
-			continue
-		}
-		out = append(out, worker.Model{
-			ID: m.ID, Provider: m.Provider, Upstream: m.Upstream, Kind: m.Kind, ContextLength: m.ContextLength,
-			InputPrice: m.InputPrice, OutputPrice: m.OutputPrice, CachedInputPrice: m.CachedInputPrice,
-		})
-	}
-	return out
 }
 
 func hostname() string {

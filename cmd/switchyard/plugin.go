@@ -20,11 +20,13 @@ import (
 const pluginUsage = `switchyard plugin <command> [flags]
 
   test PLUGIN.wasm --request REQUEST.json [--tenant T] [-n N] [--workers]
+        [--wants-body]
         run the plugin as the edge does: the upload checks, then N calls
         (default 1000) on the request; print the decision, the time per
-        call and the memory used
+        call and the memory used. The request's body reaches the plugin
+        only with --wants-body, and only if it fits in 1 MiB
   upload PLUGIN.wasm --name N [--fail open|closed] [--headers a,b]
-        [--activate | --key KEY_ID] [--control-url URL]
+        [--wants-body] [--activate | --key KEY_ID] [--control-url URL]
         send a module to the control service, with the management token
         in SWITCHYARD_TOKEN
 `
@@ -57,6 +59,7 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tenant := fs.String("tenant", "", "tenant to run as (default: the request's tenant, else acct_test)")
 	n := fs.Int("n", 1000, "number of timed calls")
 	workers := fs.Bool("workers", false, "use the Workers edge's interpreter and limits instead of the native edge's")
+	wantsBody := fs.Bool("wants-body", false, "keep the request's body, as the edge does for a plugin uploaded with --wants-body; without it the body is null")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -81,6 +84,9 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		who = "acct_test"
 	}
 	req.Tenant = who
+	if err := edgeBody(req, *wantsBody, stderr); err != nil {
+		return err
+	}
 
 	cfg := host.Config{
 		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -159,6 +165,31 @@ func pluginTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "failures:  %d of %d calls %v; the first: %v\n", failed, *n, failures, firstFailure)
 		return fmt.Errorf("%d of %d calls failed", failed, *n)
 	}
+	return nil
+}
+
+// edgeBody leaves req's body as the edge would send it: null unless the
+// plugin asked for it, and null when it would take the request over ABI.md's
+// size limit.
+func edgeBody(req *abi.RouteRequest, wantsBody bool, stderr io.Writer) error {
+	if req.Body == nil {
+		return nil
+	}
+	if !wantsBody {
+		fmt.Fprintln(stderr, "note: the request's body is left out (null), as the edge does for a plugin uploaded without --wants-body")
+		req.Body = nil
+		return nil
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("the request's body: %w", err)
+	}
+	if len(b) > abi.MaxRequestBytes {
+		fmt.Fprintf(stderr, "note: with its body the request is %d bytes, over the %d-byte limit; the edge sends the body as null then, and so does this test\n", len(b), abi.MaxRequestBytes)
+		req.Body = nil
+		return nil
+	}
+	fmt.Fprintln(stderr, "note: the plugin sees the body; on the edge its log lines are then dropped, never written")
 	return nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/internal/wasmtest"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 )
 
@@ -28,7 +30,16 @@ func TestPluginTest(t *testing.T) {
 	padded.Headers["x-sy-padding"] = strings.Repeat("x", 8192)
 	bigReq, _ := json.Marshal(padded)
 	big := write("big.json", bigReq)
+	withBody := func(n int) string {
+		r := host.SampleRequest()
+		r.Body = abi.RawJSON(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("b", n) + `"}]}`)
+		b, _ := json.Marshal(r)
+		return write(fmt.Sprintf("body-%d.json", n), b)
+	}
+	bodyReq, hugeBodyReq := withBody(8192), withBody(abi.MaxRequestBytes)
 	good := write("good.wasm", wasmtest.Decision(`{"action":"route","model":"openai/gpt-4o-mini"}`))
+	// spins fails on requests of more than 4 KiB: those with a body.
+	spins := write("spins.wasm", wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Spin, Above: 4096}.Bytes())
 	for _, c := range []struct {
 		name string
 		args []string
@@ -43,8 +54,10 @@ func TestPluginTest(t *testing.T) {
 			nil, "sy_abi_version returned 7"},
 		{"bad decision", []string{write("bounce.wasm", wasmtest.Decision(`{"action":"bounce"}`)), "--request", request},
 			nil, "the sample request failed"},
-		{"fails on bigger requests only", []string{write("spins.wasm", wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Spin, Above: 4096}.Bytes()),
-			"--request", big, "-n", "3"}, nil, "the call failed: plugin timeout"},
+		{"fails on bigger requests only", []string{spins, "--request", big, "-n", "3"}, nil, "the call failed: plugin timeout"},
+		{"body left out without --wants-body", []string{spins, "--request", bodyReq, "-n", "3"}, []string{"over 3 calls"}, ""},
+		{"body passed with --wants-body", []string{spins, "--request", bodyReq, "-n", "3", "--wants-body"}, nil, "the call failed: plugin timeout"},
+		{"body over the limit left out", []string{spins, "--request", hugeBodyReq, "-n", "3", "--wants-body"}, []string{"over 3 calls"}, ""},
 		{"misspelt request field", []string{good, "--request", write("typo.json", []byte(`{"modle":"x"}`))},
 			nil, `unknown field "modle"`},
 		{"no request", []string{good}, nil, "want one PLUGIN.wasm"},

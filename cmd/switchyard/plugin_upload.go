@@ -27,6 +27,7 @@ func pluginUpload(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	name := fs.String("name", "", "plugin name; each upload under it is a new version (required)")
 	fail := fs.String("fail", "open", "when the plugin fails: open (route as if there were none) or closed (refuse with 503)")
 	headers := fs.String("headers", "", "comma-separated request headers the plugin may see besides x-sy-*")
+	wantsBody := fs.Bool("wants-body", false, "pass the request body to the plugin (RouteRequest.body); the edge then drops the plugin's log lines")
 	activate := fs.Bool("activate", false, "run the new version for the account")
 	key := fs.String("key", "", "run the new version for this API key id only (implies -activate)")
 	controlURL := fs.String("control-url", envOr("SWITCHYARD_CONTROL_URL", "http://127.0.0.1:8081"), "control service root (env SWITCHYARD_CONTROL_URL)")
@@ -51,6 +52,9 @@ func pluginUpload(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	q := url.Values{"name": {*name}, "fail": {*fail}}
 	if *headers != "" {
 		q.Set("headers", *headers)
+	}
+	if *wantsBody {
+		q.Set("wants_body", "true")
 	}
 	var out control.PluginUploaded
 	if err := api.call(ctx, "/api/v1/plugins?"+q.Encode(), "application/wasm", module, &out); err != nil {

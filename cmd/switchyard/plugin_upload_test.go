@@ -44,19 +44,19 @@ func TestPluginUpload(t *testing.T) {
 	os.WriteFile(bad, wasmtest.Module{Decision: `{"action":"route"}`, ABIVersion: 7}.Bytes(), 0o600)
 
 	var stdout, stderr bytes.Buffer
-	if err := pluginUpload(ctx, []string{"--name", "eu-only", good, "--fail", "closed", "--key", key.ID}, &stdout, &stderr); err != nil {
+	if err := pluginUpload(ctx, []string{"--name", "eu-only", good, "--fail", "closed", "--wants-body", "--key", key.ID}, &stdout, &stderr); err != nil {
 		t.Fatalf("upload: %v (%s)", err, stderr.String())
 	}
 	var out control.PluginUploaded
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
 		t.Fatalf("output %s: %v", stdout.String(), err)
 	}
-	if out.Plugin.Name != "eu-only" || out.Plugin.Version != 1 || out.Plugin.Fail != "closed" ||
+	if out.Plugin.Name != "eu-only" || out.Plugin.Version != 1 || out.Plugin.Fail != "closed" || !out.Plugin.WantsBody ||
 		len(out.Plugin.ActiveKeys) != 1 || out.Plugin.ActiveKeys[0] != key.ID {
 		t.Fatalf("uploaded %+v", out.Plugin)
 	}
 	snap, err := svc.KeySnapshot(ctx, control.HashSecret(secret))
-	if err != nil || snap.PluginHash != out.Plugin.Hash || snap.PluginFail != "closed" {
+	if err != nil || snap.PluginHash != out.Plugin.Hash || snap.PluginFail != "closed" || !snap.PluginBody {
 		t.Fatalf("snapshot %+v, %v", snap, err)
 	}
 

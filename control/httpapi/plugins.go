@@ -16,11 +16,17 @@ const maxFormField = 4 << 10
 
 // uploadPlugin stores a new plugin version. The module is the raw body
 // (Content-Type application/wasm) or the "module" file of a multipart form;
-// name, fail and headers (a comma-separated list) come from the query
-// string or, for a form, from its fields.
+// name, fail, headers (a comma-separated list) and wants_body (true or
+// false, default false) come from the query string or, for a form, from
+// its fields.
 func (h *Handler) uploadPlugin(w http.ResponseWriter, r *http.Request, a *control.Account) {
 	q := r.URL.Query()
 	in := control.PluginUpload{Name: q.Get("name"), Fail: q.Get("fail"), Headers: splitHeaders(q.Get("headers"))}
+	var err error
+	if in.WantsBody, err = parseWantsBody(q.Get("wants_body")); err != nil {
+		h.error(w, r, err)
+		return
+	}
 	limit := h.svc.MaxPluginBytes()
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
@@ -91,8 +97,12 @@ func readPluginForm(r *http.Request, in *control.PluginUpload, limit int) error 
 			in.Fail = value
 		case "headers":
 			in.Headers = splitHeaders(value)
+		case "wants_body":
+			if in.WantsBody, err = parseWantsBody(value); err != nil {
+				return err
+			}
 		default:
-			return control.Errorf(control.EINVALID, "unknown form field; the fields are module, name, fail and headers")
+			return control.Errorf(control.EINVALID, "unknown form field; the fields are module, name, fail, headers and wants_body")
 		}
 	}
 	if in.Module == nil {
@@ -107,6 +117,17 @@ func formField(part *multipart.Part) (string, error) {
 		return "", control.Errorf(control.EINVALID, "form fields other than module are at most %d bytes", maxFormField)
 	}
 	return string(b), nil
+}
+
+// parseWantsBody reads wants_body: true or false, empty for false.
+func parseWantsBody(s string) (bool, error) {
+	switch s {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, control.Errorf(control.EINVALID, "wants_body must be true or false")
 }
 
 func splitHeaders(s string) []string {

@@ -49,7 +49,7 @@ func TestPluginUpload(t *testing.T) {
 		r.decode(t, &out)
 		p := out.Plugin
 		if p.Name != "eu-only" || p.Version != 1 || p.Fail != abi.FailClosed || p.AccountID != a.ID || p.Active ||
-			strings.Join(p.Headers, ",") != "x-team,x-tier" || p.Size != len(wasmtest.Decision(routeDecision)) {
+			strings.Join(p.Headers, ",") != "x-team,x-tier" || p.WantsBody || p.Size != len(wasmtest.Decision(routeDecision)) {
 			t.Fatalf("plugin = %+v", p)
 		}
 		if out.Check == nil || out.Check.MemoryPages < 17 || len(out.Warnings) != 0 {
@@ -58,12 +58,12 @@ func TestPluginUpload(t *testing.T) {
 	})
 	t.Run("multipart form", func(t *testing.T) {
 		var out control.PluginUploaded
-		r := uploadForm(browser, wasmtest.Decision(routeDecision), "name", "eu-only", "headers", "x-team")
+		r := uploadForm(browser, wasmtest.Decision(routeDecision), "name", "eu-only", "headers", "x-team", "wants_body", "true")
 		if r.status != http.StatusCreated {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 		r.decode(t, &out)
-		if out.Plugin.Version != 2 || out.Plugin.Fail != abi.FailOpen || strings.Join(out.Plugin.Headers, ",") != "x-team" {
+		if out.Plugin.Version != 2 || out.Plugin.Fail != abi.FailOpen || strings.Join(out.Plugin.Headers, ",") != "x-team" || !out.Plugin.WantsBody {
 			t.Fatalf("second version = %+v", out.Plugin)
 		}
 	})
@@ -99,6 +99,7 @@ func TestPluginUpload(t *testing.T) {
 		{"no name", wasmtest.Decision(routeDecision), "", 400, "plugin name"},
 		{"bad fail policy", wasmtest.Decision(routeDecision), "name=p&fail=maybe", 400, "fail must be"},
 		{"credential header", wasmtest.Decision(routeDecision), "name=p&headers=authorization", 400, "credentials"},
+		{"bad wants_body", wasmtest.Decision(routeDecision), "name=p&wants_body=yes", 400, "wants_body must be"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,7 +152,7 @@ func TestPluginActivation(t *testing.T) {
 		return *out.Plugin
 	}
 	v1 := upload("name=policy&headers=x-team", `{"action":"route","tags":{"v":"1"}}`)
-	v2 := upload("name=policy&fail=closed", `{"action":"route","tags":{"v":"2"}}`)
+	v2 := upload("name=policy&fail=closed&wants_body=true", `{"action":"route","tags":{"v":"2"}}`)
 	edge := s.edge(t)
 	snap := func(k createdKey) edgeapi.KeySnapshot {
 		t.Helper()
@@ -163,9 +164,10 @@ func TestPluginActivation(t *testing.T) {
 		t.Helper()
 		sn := snap(k)
 		switch {
-		case p == nil && (sn.PluginHash != "" || sn.PluginFail != ""):
+		case p == nil && (sn.PluginHash != "" || sn.PluginFail != "" || sn.PluginBody):
 			t.Fatalf("%s: key %s runs %s", step, k.Key.Name, sn.PluginHash)
-		case p != nil && (sn.PluginHash != p.Hash || sn.PluginFail != p.Fail || strings.Join(sn.PluginHeaders, ",") != strings.Join(p.Headers, ",")):
+		case p != nil && (sn.PluginHash != p.Hash || sn.PluginFail != p.Fail || strings.Join(sn.PluginHeaders, ",") != strings.Join(p.Headers, ",") ||
+			sn.PluginBody != p.WantsBody):
 			t.Fatalf("%s: key %s snapshot %+v, want plugin v%d", step, k.Key.Name, sn, p.Version)
 		}
 	}

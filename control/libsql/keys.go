@@ -134,7 +134,7 @@ func (s *Store) KeyState(ctx context.Context, hash, month string) (*control.KeyS
 	// The key's own activation wins; a key whose newest activation is
 	// "none" follows the account.
 	k, err := scanKey(s.db.QueryRowContext(ctx, `SELECT `+keyColumns+`, a.status, a.balance_micros,
-			COALESCE(v.hash, ''), COALESCE(v.fail, ''), COALESCE(v.headers, '[]'),
+			COALESCE(v.hash, ''), COALESCE(v.fail, ''), COALESCE(v.headers, '[]'), COALESCE(v.wants_body, 0),
 			COALESCE((SELECT s.spend_micros FROM key_spend s WHERE s.key_id = k.id AND s.month = ?), 0)
 		FROM api_keys k JOIN accounts a ON a.id = k.account_id
 		LEFT JOIN plugin_versions v ON v.id = COALESCE(
@@ -143,7 +143,7 @@ func (s *Store) KeyState(ctx context.Context, hash, month string) (*control.KeyS
 			(SELECT pa.plugin_id FROM plugin_activations pa WHERE pa.account_id = k.account_id AND pa.key_id = ''
 				ORDER BY pa.id DESC LIMIT 1))
 		WHERE k.hash = ?`, month, hash),
-		&st.AccountStatus, &st.BalanceMicros, &st.PluginHash, &st.PluginFail, &pluginHeaders, &st.MonthSpendMicros)
+		&st.AccountStatus, &st.BalanceMicros, &st.PluginHash, &st.PluginFail, &pluginHeaders, &st.PluginBody, &st.MonthSpendMicros)
 	if err != nil {
 		return nil, notFound(err, "key")
 	}

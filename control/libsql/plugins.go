@@ -10,13 +10,13 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 )
 
-const pluginColumns = `v.id, v.account_id, v.name, v.version, v.hash, m.size, v.fail, v.headers, v.created_at`
+const pluginColumns = `v.id, v.account_id, v.name, v.version, v.hash, m.size, v.fail, v.headers, v.wants_body, v.created_at`
 
 func scanPlugin(row scanner) (*control.Plugin, error) {
 	var p control.Plugin
 	var headers string
 	var created int64
-	if err := row.Scan(&p.ID, &p.AccountID, &p.Name, &p.Version, &p.Hash, &p.Size, &p.Fail, &headers, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.AccountID, &p.Name, &p.Version, &p.Hash, &p.Size, &p.Fail, &headers, &p.WantsBody, &created); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(headers), &p.Headers); err != nil {
@@ -41,9 +41,9 @@ func (s *Store) CreatePlugin(ctx context.Context, p *control.Plugin, module []by
 			WHERE account_id = ? AND name = ?`, p.AccountID, p.Name).Scan(&p.Version); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO plugin_versions (id, account_id, name, version, hash, fail, headers, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.AccountID, p.Name, p.Version, p.Hash, p.Fail, string(headers), ms(p.CreatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO plugin_versions (id, account_id, name, version, hash, fail, headers, wants_body, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.AccountID, p.Name, p.Version, p.Hash, p.Fail, string(headers), p.WantsBody, ms(p.CreatedAt))
 		if isForeignKeyViolation(err) {
 			return control.Errorf(control.ENOTFOUND, "account not found")
 		}

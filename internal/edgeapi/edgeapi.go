@@ -52,6 +52,9 @@ type KeySnapshot struct {
 	// PluginHeaders are request headers, beyond the x-sy- ones, that the
 	// tenant allowed the plugin to see; names lower-case.
 	PluginHeaders []string `json:"plugin_headers,omitempty"`
+	// PluginBody passes the request body to the plugin, as the tenant
+	// asked at upload (plugins/ABI.md, RouteRequest.body).
+	PluginBody bool `json:"plugin_body,omitempty"`
 	// Balance is one of the Balance* states.
 	Balance string `json:"balance"`
 	// BalanceMicros is the account's credit balance in micro-dollars.

@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
+	"github.com/switchyard-ai/switchyard/plugins/host"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
 	"github.com/switchyard-ai/switchyard/worker/pluginrun"
@@ -264,9 +265,18 @@ func (tn *Tenant) ActivatePlugin(t testing.TB, id, keyID string) {
 	tn.Must(t, http.StatusOK, http.MethodPost, path, nil, nil)
 }
 
-// startPlugins runs tenants' plugins at the edge in cfg from Control.
+// startPlugins runs tenants' plugins at the edge in cfg from Control. The
+// host is controltest.PluginHost's, except that plugin log lines go to the
+// edge's log through pluginrun.LogHandler, as on a real edge, so tests can
+// tell what reaches it.
 func (env *Env) startPlugins(t testing.TB, cfg *worker.Config, up worker.Upstream) {
-	env.Plugins = pluginrun.New(controltest.PluginHost(t), env.Control.Conn(up), pluginrun.Options{Logger: cfg.Logger})
+	h, err := host.New(context.Background(), host.Config{Interpreter: true, CallTimeout: controltest.PluginCallTimeout,
+		Logger: slog.New(pluginrun.LogHandler(cfg.Logger.Handler()))})
+	if err != nil {
+		t.Fatalf("plugin host: %v", err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	env.Plugins = pluginrun.New(h, env.Control.Conn(up), pluginrun.Options{Logger: cfg.Logger})
 	t.Cleanup(func() { env.Plugins.Close(context.Background()) })
 	cfg.Plugins = env.Plugins
 }

@@ -95,24 +95,7 @@ func Start(t testing.TB, opts Options) *Env {
 	emu := httptest.NewServer(env.Emulator)
 	t.Cleanup(emu.Close)
 	env.EmulatorURL = emu.URL
-	overrides := map[string]string{
-		"OPENAI_BASE_URL":    emu.URL + "/v1",
-		"ANTHROPIC_BASE_URL": emu.URL,
-		"GEMINI_BASE_URL":    emu.URL,
-		"OPENAI_API_KEY":     "emulator-openai-secret",
-		"ANTHROPIC_API_KEY":  "emulator-anthropic-secret",
-		"GEMINI_API_KEY":     "emulator-gemini-secret",
-	}
-	file := setup.Default()
-	// A second OpenAI-compatible host, to exercise fallbacks across
-	// providers and the compatible-host path.
-	file.Providers = append(file.Providers, setup.ProviderConfig{Name: "compat", Type: "openai", BaseURL: emu.URL + "/v1", APIKeyEnv: "OPENAI_API_KEY"})
-	file.Models = append(file.Models,
-		worker.Model{ID: "compat/gpt-4o-mini", InputPrice: 100000, OutputPrice: 400000},
-		worker.Model{ID: "openai/flaky-model", InputPrice: 1000000, OutputPrice: 1000000},
-		worker.Model{ID: "compat/backup-model", InputPrice: 1000000, OutputPrice: 1000000},
-	)
-	file.Aliases = map[string][]string{"fast": {"openai/gpt-4o-mini", "compat/gpt-4o-mini"}}
+	file, overrides := File(emu.URL)
 	keys, err := keyfile.New([]keyfile.Entry{
 		{ID: "key_test", AccountID: "acct_test", Secret: Key},
 		{ID: "key_restricted", AccountID: "acct_test", Secret: RestrictedKey, AllowedModels: []string{"openai/gpt-4o-mini"}},
@@ -162,6 +145,31 @@ func Start(t testing.TB, opts Options) *Env {
 	t.Cleanup(srv.Close)
 	env.BaseURL = srv.URL
 	return env
+}
+
+// File is the edge configuration every Env serves, for an emulator at
+// emuURL, with the environment it reads (provider base URLs and keys):
+// the built-in providers and catalog, plus a second OpenAI-compatible host
+// ("compat") and models that exercise fallbacks across providers. A Workers
+// edge under test is given the same.
+func File(emuURL string) (*setup.File, map[string]string) {
+	env := map[string]string{
+		"OPENAI_BASE_URL":    emuURL + "/v1",
+		"ANTHROPIC_BASE_URL": emuURL,
+		"GEMINI_BASE_URL":    emuURL,
+		"OPENAI_API_KEY":     "emulator-openai-secret",
+		"ANTHROPIC_API_KEY":  "emulator-anthropic-secret",
+		"GEMINI_API_KEY":     "emulator-gemini-secret",
+	}
+	file := setup.Default()
+	file.Providers = append(file.Providers, setup.ProviderConfig{Name: "compat", Type: "openai", BaseURL: emuURL + "/v1", APIKeyEnv: "OPENAI_API_KEY"})
+	file.Models = append(file.Models,
+		worker.Model{ID: "compat/gpt-4o-mini", InputPrice: 100000, OutputPrice: 400000},
+		worker.Model{ID: "openai/flaky-model", InputPrice: 1000000, OutputPrice: 1000000},
+		worker.Model{ID: "compat/backup-model", InputPrice: 1000000, OutputPrice: 1000000},
+	)
+	file.Aliases = map[string][]string{"fast": {"openai/gpt-4o-mini", "compat/gpt-4o-mini"}}
+	return file, env
 }
 
 // ServeNative serves g with edgefast on a loopback port until the test

@@ -164,3 +164,19 @@ func WireRecord(r *worker.UsageRecord) edgeapi.UsageRecord {
 		EdgeCostMicros:    r.CostMicros,
 	}
 }
+
+// CatalogModels converts the control service's catalog into the gateway's
+// models, keeping those whose provider this edge has (has reports that).
+func CatalogModels(cat *edgeapi.Catalog, has func(provider string) bool) []worker.Model {
+	out := make([]worker.Model, 0, len(cat.Models))
+	for _, m := range cat.Models {
+		if !has(m.Provider) {
+			continue
+		}
+		out = append(out, worker.Model{
+			ID: m.ID, Provider: m.Provider, Upstream: m.Upstream, Kind: m.Kind, ContextLength: m.ContextLength,
+			InputPrice: m.InputPrice, OutputPrice: m.OutputPrice, CachedInputPrice: m.CachedInputPrice,
+		})
+	}
+	return out
+}

@@ -35,8 +35,22 @@ type ResolverOptions struct {
 	// serving life and negative answers go first, then random others.
 	// Default 100,000.
 	MaxEntries int
+	// Store is a second cache level shared beyond this process (Workers KV
+	// across a colo's isolates), consulted before the control service and
+	// filled after it answers. A snapshot from it is served like one from
+	// memory: fresh for TTL, and stale for StaleFor while the control
+	// service cannot be reached. Default none.
+	Store SnapshotStore
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+}
+
+// SnapshotStore keeps key snapshots by the hex SHA-256 of the key's secret,
+// with the time the control service gave them out. Implementations may
+// lose entries at any time; errors are theirs to log and count as misses.
+type SnapshotStore interface {
+	Get(ctx context.Context, hash string) (snap *edgeapi.KeySnapshot, fetchedAt time.Time, ok bool)
+	Put(ctx context.Context, hash string, snap *edgeapi.KeySnapshot, fetchedAt time.Time)
 }
 
 // Resolver resolves keys through the control service with a cache. It is
@@ -118,10 +132,10 @@ func (r *Resolver) Resolve(ctx context.Context, secret string) (*worker.Key, err
 	// paying client; a stale negative one is still the best we know.
 	stale := e != nil && now.Sub(e.fetchedAt) < r.opt.TTL+r.opt.StaleFor
 	if stale && r.failing.Load() {
-		r.refresh(h)
+		r.refresh(ctx, h)
 		return e.key, e.err
 	}
-	f := r.refresh(h)
+	f := r.refresh(ctx, h)
 	select {
 	case <-f.done:
 	case <-ctx.Done():
@@ -132,6 +146,9 @@ func (r *Resolver) Resolve(ctx context.Context, secret string) (*worker.Key, err
 	}
 	if stale {
 		return e.key, e.err
+	}
+	if f.e != nil { // stale, from the shared store
+		return f.e.key, f.e.err
 	}
 	return nil, fmt.Errorf("%w: %w", ErrControlUnavailable, f.err)
 }
@@ -148,8 +165,9 @@ func (r *Resolver) fresh(e *entry, now time.Time) bool {
 // none, so concurrent requests for a key share one call. The lookup runs
 // apart from any caller, which waits for it only as long as its own
 // context allows: the caller that started it going away must not fail the
-// others.
-func (r *Resolver) refresh(h [32]byte) *fetch {
+// others. It keeps the values of the starting caller's context (a platform
+// adapter's I/O route), not its cancellation.
+func (r *Resolver) refresh(ctx context.Context, h [32]byte) *fetch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if f, ok := r.inflight[h]; ok {
@@ -157,18 +175,18 @@ func (r *Resolver) refresh(h [32]byte) *fetch {
 	}
 	f := &fetch{done: make(chan struct{})}
 	r.inflight[h] = f
-	go r.run(h, f)
+	go r.run(context.WithoutCancel(ctx), h, f)
 	return f
 }
 
-func (r *Resolver) run(h [32]byte, f *fetch) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opt.FetchTimeout)
+func (r *Resolver) run(parent context.Context, h [32]byte, f *fetch) {
+	ctx, cancel := context.WithTimeout(parent, r.opt.FetchTimeout)
 	f.e, f.err = r.load(ctx, h)
 	cancel()
 	r.failing.Store(f.err != nil)
 	r.mu.Lock()
 	delete(r.inflight, h)
-	if f.err == nil {
+	if f.e != nil {
 		if _, known := r.entries[h]; !known && len(r.entries) >= r.opt.MaxEntries {
 			r.evict(f.e.fetchedAt)
 		}
@@ -195,15 +213,36 @@ func (r *Resolver) evict(now time.Time) {
 	}
 }
 
+// load asks the shared store, then the control service. When the control
+// service fails, it returns the error together with the store's snapshot if
+// that is young enough to serve stale, nil otherwise.
 func (r *Resolver) load(ctx context.Context, h [32]byte) (*entry, error) {
-	snap, err := r.conn.Snapshot(ctx, hex.EncodeToString(h[:]))
+	hash := hex.EncodeToString(h[:])
+	var kept *entry
+	if r.opt.Store != nil {
+		if snap, at, ok := r.opt.Store.Get(ctx, hash); ok {
+			now := r.opt.Now()
+			k, kerr := keyFromSnapshot(snap, now)
+			kept = &entry{key: k, err: kerr, fetchedAt: at}
+			if age := now.Sub(at); age >= 0 && age < r.opt.TTL {
+				return kept, nil
+			}
+		}
+	}
+	snap, err := r.conn.Snapshot(ctx, hash)
 	now := r.opt.Now()
 	var se *StatusError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusNotFound:
 		return &entry{err: worker.ErrUnknownKey, fetchedAt: now}, nil
 	case err != nil:
+		if kept != nil && now.Sub(kept.fetchedAt) < r.opt.TTL+r.opt.StaleFor {
+			return kept, err
+		}
 		return nil, err
+	}
+	if r.opt.Store != nil {
+		r.opt.Store.Put(ctx, hash, snap, now)
 	}
 	k, kerr := keyFromSnapshot(snap, now)
 	return &entry{key: k, err: kerr, fetchedAt: now}, nil
@@ -233,6 +272,7 @@ func keyFromSnapshot(s *edgeapi.KeySnapshot, now time.Time) (*worker.Key, error)
 		PluginHash:       s.PluginHash,
 		PluginFailClosed: s.PluginFail == abi.FailClosed,
 		PluginHeaders:    s.PluginHeaders,
+		PluginBody:       s.PluginBody,
 		ExpiresAt:        s.ExpiresAt,
 	}, nil
 }

@@ -75,6 +75,10 @@ type entry struct {
 	// calls in flight; an evicted plugin is closed when the last ends.
 	calls   int
 	evicted bool
+	// sawBody holds the tenants whose instances of the module have been
+	// given a request body: their log lines are dropped from then on,
+	// since instances may keep what they read. Guarded by Runner.mu.
+	sawBody map[string]bool
 }
 
 // New returns a runner that loads modules from fetch into h. It does no
@@ -100,6 +104,11 @@ func New(h *host.Host, fetch Fetcher, opt Options) *Runner {
 
 // Route runs the plugin with hash for tenant.
 //
+// Once a call of tenant has carried a request body, the plugin's log lines
+// for tenant (this call's and later ones', while the module stays loaded)
+// are marked in the context the host logs with, and a host logger made by
+// [LogHandler] drops them.
+//
 // # Errors
 //
 // A *worker.PluginError: Kind worker.PluginUnavailable when the module
@@ -111,6 +120,9 @@ func (r *Runner) Route(ctx context.Context, hash, tenant string, req *abi.RouteR
 		return nil, &worker.PluginError{Kind: worker.PluginUnavailable, Err: err}
 	}
 	defer r.release(e)
+	if r.silenced(e, tenant, req.Body != nil) {
+		ctx = context.WithValue(ctx, silentKey{}, true)
+	}
 	d, err := e.p.Route(ctx, tenant, req)
 	var ce *host.CallError
 	if errors.As(err, &ce) {
@@ -129,8 +141,9 @@ func (r *Runner) acquire(ctx context.Context, hash string) (*entry, error) {
 			e = &entry{hash: hash, ready: make(chan struct{})}
 			r.entries[hash] = e
 			// The load outlives the request that started it: others wait
-			// for the same module.
-			go r.load(e)
+			// for the same module. It keeps the request's values (a
+			// platform adapter's I/O route) but not its cancellation.
+			go r.load(context.WithoutCancel(ctx), e)
 		}
 		select {
 		case <-e.ready:
@@ -158,6 +171,20 @@ func (r *Runner) acquire(ctx context.Context, hash string) (*entry, error) {
 	}
 }
 
+// silenced records that tenant's instances of e got a body, when body, and
+// reports whether tenant's log lines from e are to be dropped.
+func (r *Runner) silenced(e *entry, tenant string, body bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if body && !e.sawBody[tenant] {
+		if e.sawBody == nil {
+			e.sawBody = map[string]bool{}
+		}
+		e.sawBody[tenant] = true
+	}
+	return e.sawBody[tenant]
+}
+
 func (r *Runner) release(e *entry) {
 	r.mu.Lock()
 	e.calls--
@@ -168,8 +195,8 @@ func (r *Runner) release(e *entry) {
 	}
 }
 
-func (r *Runner) load(e *entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opt.FetchTimeout)
+func (r *Runner) load(parent context.Context, e *entry) {
+	ctx, cancel := context.WithTimeout(parent, r.opt.FetchTimeout)
 	defer cancel()
 	p, err := r.fetchAndLoad(ctx, e.hash)
 	if err != nil {
@@ -247,3 +274,34 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// silentKey marks the context of a plugin call whose log lines must not be
+// written.
+type silentKey struct{}
+
+// LogHandler wraps the handler a host's Config.Logger writes plugin log
+// lines (sy.log) to, so that lines of calls Route marks are dropped: those
+// of plugins that have seen request content, which must never reach the
+// operator's log. The host passes its call's context to the logger, and
+// asks Enabled first, so dropped lines do not count against the plugin's
+// rate either.
+func LogHandler(h slog.Handler) slog.Handler { return silencing{h} }
+
+type silencing struct{ slog.Handler }
+
+func (s silencing) Enabled(ctx context.Context, l slog.Level) bool {
+	return ctx.Value(silentKey{}) == nil && s.Handler.Enabled(ctx, l)
+}
+
+func (s silencing) Handle(ctx context.Context, rec slog.Record) error {
+	if ctx.Value(silentKey{}) != nil {
+		return nil
+	}
+	return s.Handler.Handle(ctx, rec)
+}
+
+func (s silencing) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return silencing{s.Handler.WithAttrs(attrs)}
+}
+
+func (s silencing) WithGroup(name string) slog.Handler { return silencing{s.Handler.WithGroup(name)} }

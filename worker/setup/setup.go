@@ -70,7 +70,7 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // Default returns the built-in configuration: OpenAI, Anthropic and Google
 // with a small catalog of their current models.
 func Default() *File {
-	f, err := parse(defaultFile)
+	f, err := Parse(defaultFile)
 	if err != nil {
 		panic(fmt.Sprintf("setup: built-in configuration is invalid: %v", err))
 	}
@@ -86,14 +86,16 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := parse(b)
+	f, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
 
-func parse(b []byte) (*File, error) {
+// Parse reads a configuration file's contents strictly: unknown fields are
+// an error.
+func Parse(b []byte) (*File, error) {
 	var f File
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -1,0 +1,134 @@
+//go:build js && wasm
+
+package edgejs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall/js"
+)
+
+var (
+	jsObject     = js.Global().Get("Object")
+	jsUint8Array = js.Global().Get("Uint8Array")
+	jsPromise    = js.Global().Get("Promise")
+)
+
+type ioKey struct{}
+
+// withIO marks ctx as belonging to the request whose io object this is.
+func withIO(ctx context.Context, io js.Value) context.Context {
+	return context.WithValue(ctx, ioKey{}, io)
+}
+
+// ioFor returns the io of the request ctx belongs to, or direct.
+func ioFor(ctx context.Context, direct js.Value) js.Value {
+	if io, ok := ctx.Value(ioKey{}).(js.Value); ok {
+		return io
+	}
+	return direct
+}
+
+// call runs the shim's operation name through io and waits for its result
+// or for ctx to end. The shim runs it in the context of io's request and
+// reports through a plain callback, which resumes Go in that context too.
+func call(ctx context.Context, io js.Value, name string, args ...any) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	var cb js.Func
+	cb = js.FuncOf(func(_ js.Value, a []js.Value) any {
+		defer cb.Release()
+		if e := arg(a); !e.IsNull() && !e.IsUndefined() {
+			ch <- result{err: jsError(e)}
+		} else if len(a) > 1 {
+			ch <- result{v: a[1]}
+		} else {
+			ch <- result{v: js.Undefined()}
+		}
+		return nil
+	})
+	if err := try(func() { io.Call("run", name, args, cb) }); err != nil {
+		cb.Release()
+		return js.Value{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		// cb stays alive: the shim will still call it once.
+		return js.Value{}, ctx.Err()
+	}
+}
+
+func arg(args []js.Value) js.Value {
+	if len(args) == 0 {
+		return js.Undefined()
+	}
+	return args[0]
+}
+
+// jsError turns a rejection reason into a Go error.
+func jsError(v js.Value) error {
+	if v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString {
+		return errors.New(v.Get("name").String() + ": " + v.Get("message").String())
+	}
+	return fmt.Errorf("javascript: %s", v.String())
+}
+
+// try runs fn, turning a JavaScript exception it throws (which syscall/js
+// raises as a panic of js.Error) into an error.
+func try(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = jsError(je.Value)
+				return
+			}
+			panic(r)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// bytesToJS copies b into a new Uint8Array.
+func bytesToJS(b []byte) js.Value {
+	u := jsUint8Array.New(len(b))
+	js.CopyBytesToJS(u, b)
+	return u
+}
+
+// bytesFromJS appends a Uint8Array's bytes to dst.
+func bytesFromJS(dst []byte, u js.Value) []byte {
+	n := u.Get("byteLength").Int()
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	js.CopyBytesToGo(dst[start:], u)
+	return dst
+}
+
+// pairs converts a JavaScript array of [name, value] arrays.
+func pairs(v js.Value) [][2]string {
+	out := make([][2]string, v.Length())
+	for i := range out {
+		kv := v.Index(i)
+		out[i] = [2]string{kv.Index(0).String(), kv.Index(1).String()}
+	}
+	return out
+}
+
+// newPromise returns a promise and its resolve and reject functions.
+func newPromise() (p, resolve, reject js.Value) {
+	var exec js.Func
+	exec = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		resolve, reject = args[0], args[1]
+		return nil
+	})
+	p = jsPromise.New(exec)
+	exec.Release()
+	return p, resolve, reject
+}
