@@ -6,7 +6,7 @@ BIN      := bin/switchyard
 GOFLAGS  ?=
 FUZZTIME ?= 30s
 
-.PHONY: all build run test vet bench fuzz clean plugins plugins-go plugins-as
+.PHONY: all build run test vet bench fuzz clean plugins plugins-go plugins-as worker worker-dev
 
 all: build
 
@@ -19,7 +19,8 @@ run: build
 vet:
 	$(GO) vet ./...
 
-test: vet plugins
+# node_modules/.installed: the Workers tests run the pinned wrangler.
+test: vet plugins node_modules/.installed
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Load and latency measurements; results go to BENCHMARKS.md by hand.
@@ -66,6 +67,19 @@ node_modules/.installed: package.json package-lock.json plugins/sdk-as/package.j
 build/plugins/%-as.wasm: plugins/examples/%/as/index.ts $(AS_SDK) node_modules/.installed
 	@mkdir -p $(@D)
 	$(ASC) $< --config plugins/sdk-as/asconfig.json -o $@
+
+# The Cloudflare Worker (cmd/worker for js/wasm, plus Go's wasm_exec.js),
+# written to build/worker/ where worker/js/worker.mjs imports them;
+# `npx wrangler dev` serves it and `npx wrangler deploy` ships it.
+worker: node_modules/.installed
+	@mkdir -p build/worker
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o build/worker/switchyard.wasm ./cmd/worker
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" build/worker/wasm_exec.js
+
+# Serve the Worker locally in workerd; settings come from wrangler.toml and
+# .dev.vars (see README).
+worker-dev: worker
+	WRANGLER_SEND_METRICS=false npx wrangler dev --ip 127.0.0.1
 
 clean:
 	rm -rf bin artifacts build

@@ -46,6 +46,9 @@ type Worker struct {
 	Key    control.APIKey
 
 	logs *syncBuffer
+	dir  string
+	port int
+	stop func()
 }
 
 // Options adjust the Worker under test.
@@ -54,6 +57,9 @@ type Options struct {
 	Models []worker.Model
 	// Vars are added to (or replace) the Worker's env.
 	Vars map[string]string
+	// KV binds a local Workers KV namespace as SWITCHYARD_KV; it persists
+	// across Restart.
+	KV bool
 }
 
 // Root is the repository root.
@@ -111,8 +117,7 @@ func Build(t testing.TB) string {
 func Start(t testing.TB, opts Options) *Worker {
 	t.Helper()
 	root := Root(t)
-	wrangler := filepath.Join(root, "node_modules", ".bin", "wrangler")
-	if _, err := os.Stat(wrangler); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "node_modules", ".bin", "wrangler")); err != nil {
 		t.Fatalf("wrangler is not installed (%v): run `npm ci` in the repository root; `make test` does", err)
 	}
 	build := Build(t)
@@ -137,6 +142,17 @@ func Start(t testing.TB, opts Options) *Worker {
 	// The layout the shim expects, with the committed shim and wrangler.toml.
 	dir := t.TempDir()
 	copyFile(t, filepath.Join(root, "wrangler.toml"), filepath.Join(dir, "wrangler.toml"))
+	if opts.KV {
+		f, err := os.OpenFile(filepath.Join(dir, "wrangler.toml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString("\n[[kv_namespaces]]\nbinding = \"SWITCHYARD_KV\"\nid = \"workerdtest\"\n")
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	copyFile(t, filepath.Join(root, "worker", "js", "worker.mjs"), filepath.Join(dir, "worker", "js", "worker.mjs"))
 	copyFile(t, filepath.Join(build, "switchyard.wasm"), filepath.Join(dir, "build", "worker", "switchyard.wasm"))
 	copyFile(t, filepath.Join(build, "wasm_exec.js"), filepath.Join(dir, "build", "worker", "wasm_exec.js"))
@@ -158,9 +174,32 @@ func Start(t testing.TB, opts Options) *Worker {
 	}
 	writeDevVars(t, filepath.Join(dir, ".dev.vars"), vars)
 
-	port := freePort(t)
+	w.dir, w.port = dir, freePort(t)
+	w.URL = fmt.Sprintf("http://127.0.0.1:%d", w.port)
+	w.launch(t)
+	t.Cleanup(func() {
+		w.stop()
+		if t.Failed() {
+			t.Logf("wrangler dev output:\n%s", w.logs.String())
+		}
+	})
+	return w
+}
+
+// Restart stops wrangler dev and starts it again on the same port and
+// state: a new isolate, with an empty memory, and the same KV.
+func (w *Worker) Restart(t testing.TB) {
+	t.Helper()
+	w.stop()
+	w.launch(t)
+}
+
+func (w *Worker) launch(t testing.TB) {
+	t.Helper()
+	wrangler := filepath.Join(Root(t), "node_modules", ".bin", "wrangler")
+	dir := w.dir
 	cmd := exec.Command(wrangler, "dev", "--config", filepath.Join(dir, "wrangler.toml"),
-		"--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--inspector-port", fmt.Sprint(freePort(t)),
+		"--ip", "127.0.0.1", "--port", fmt.Sprint(w.port), "--inspector-port", fmt.Sprint(freePort(t)),
 		"--persist-to", filepath.Join(dir, "state"), "--show-interactive-dev-session=false", "--log-level", "log")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "CI=1", "NO_COLOR=1",
@@ -172,7 +211,7 @@ func Start(t testing.TB, opts Options) *Worker {
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	w.stop = func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -180,13 +219,8 @@ func Start(t testing.TB, opts Options) *Worker {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
-		if t.Failed() {
-			t.Logf("wrangler dev output:\n%s", w.logs.String())
-		}
-	})
-	w.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
 	w.waitReady(t, exited)
-	return w
 }
 
 // waitReady polls /healthz, which also boots the Go instance.

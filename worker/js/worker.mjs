@@ -277,7 +277,8 @@ async function sendUsage(env, body, attempts = 4) {
   return false;
 }
 
-// resendKept sends batches kept in KV, at most once a minute per isolate.
+// resendKept sends batches kept in KV, at most once per
+// SWITCHYARD_USAGE_RESEND_SECONDS (default 60) per isolate.
 let lastResend = 0;
 async function resendKept(env) {
   const list = await env.SWITCHYARD_KV.list({ prefix: "usage:", limit: 20 });
@@ -292,7 +293,8 @@ export default {
     if (instance === null || !instance.alive) instance = boot(env);
     const state = instance;
     if (state.error !== null) return errorResponse(500, `the edge is misconfigured: ${state.error}`);
-    if (env.SWITCHYARD_KV && Date.now() - lastResend > 60_000) {
+    const resendMs = 1000 * (Number(env.SWITCHYARD_USAGE_RESEND_SECONDS) || 60);
+    if (env.SWITCHYARD_KV && Date.now() - lastResend > resendMs) {
       lastResend = Date.now();
       ctx.waitUntil(resendKept(env).catch(() => {}));
     }
