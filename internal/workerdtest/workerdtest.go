@@ -179,7 +179,7 @@ func Start(t testing.TB, opts Options) *Worker {
 	w.launch(t)
 	t.Cleanup(func() {
 		w.stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("WORKERDTEST_LOGS") != "" {
 			t.Logf("wrangler dev output:\n%s", w.logs.String())
 		}
 	})

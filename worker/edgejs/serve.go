@@ -44,7 +44,7 @@ func (e *Edge) Serve(req, io js.Value) js.Value {
 	answer, resolve, _ := newPromise()
 	fin, finish, _ := newPromise()
 	ctx, cancel := context.WithCancel(withIO(context.Background(), io))
-	rw := &responder{resolve: resolve}
+	rw := &responder{resolve: resolve, io: io, ctx: ctx}
 	cancelFn := js.FuncOf(func(js.Value, []js.Value) any {
 		rw.gone.Store(true)
 		cancel()
@@ -130,10 +130,12 @@ func (h headers) EachHeader(fn func(name, value string)) {
 // Response in the request's own context: workerd refuses a Response (or a
 // stream) made during another request's callbacks.
 type responder struct {
-	resolve js.Value
-	started bool
-	gone    atomic.Bool
-	pipe    js.Value // a streamed body's queue, while streaming
+	resolve   js.Value
+	io        js.Value
+	ctx       context.Context
+	started   bool
+	streaming bool
+	gone      atomic.Bool
 }
 
 func answer(status int, header [][2]string) js.Value {
@@ -159,16 +161,29 @@ func (r *responder) Respond(status int, header [][2]string, body []byte) {
 
 func (r *responder) Stream(status int, header [][2]string, fn func(worker.StreamWriter)) {
 	r.started = true
-	r.pipe = js.Global().Call("__switchyardPipe")
 	a := answer(status, header)
-	a.Set("pipe", r.pipe)
+	if _, err := call(r.ctx, r.io, "openStream"); err != nil {
+		// Only a client already gone gets here; it sees nothing.
+		r.gone.Store(true)
+		a.Set("body", js.Null())
+		r.resolve.Invoke(a)
+		fn(r)
+		return
+	}
+	r.streaming = true
+	a.Set("stream", true)
 	r.resolve.Invoke(a)
 	fn(r)
 }
 
-// Send queues p for the response stream, which the client's reads drain.
+// Send writes p to the response stream and waits until the client side
+// has taken it, so a slow client slows the upstream read rather than
+// filling memory, and a client that went away is noticed at once.
 func (r *responder) Send(p []byte) error {
-	if r.gone.Load() || !r.pipe.Call("write", bytesToJS(p)).Bool() {
+	if r.gone.Load() {
+		return errClientGone
+	}
+	if _, err := call(r.ctx, r.io, "write", bytesToJS(p)); err != nil {
 		r.gone.Store(true)
 		return errClientGone
 	}
@@ -177,8 +192,8 @@ func (r *responder) Send(p []byte) error {
 
 // close ends a streamed body.
 func (r *responder) close() {
-	if !r.pipe.IsUndefined() {
-		r.pipe.Call("close")
+	if r.streaming {
+		_ = try(func() { r.io.Call("later", "closeStream", []any{}) })
 	}
 }
 

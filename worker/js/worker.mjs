@@ -90,18 +90,23 @@ function directIO(ops) {
 
 // requestIO queues operations for the request's pump, which runs them in
 // the request's own context. Operations started with later() are awaited
-// by the request's waitUntil.
+// by the request's waitUntil. A streamed body is a transform stream made in
+// the request's context: Go writes chunks through write operations, each
+// done when the client side took the chunk, and failing once the client is
+// gone.
 function requestIO(ops) {
   const io = {
     queue: [],
     background: [],
     wake: null,
     ended: false,
+    readable: null,
+    writer: null,
     push(op) {
       if (io.ended) {
         // The request is over: run in the current context rather than
         // drop the operation.
-        const p = startOp(ops, op.name, op.args, op.cb);
+        const p = startOp(all, op.name, op.args, op.cb);
         if (!op.cb) io.background.push(p);
         return;
       }
@@ -115,10 +120,20 @@ function requestIO(ops) {
       const q = io.queue;
       io.queue = [];
       for (const op of q) {
-        const p = startOp(ops, op.name, op.args, op.cb);
+        const p = startOp(all, op.name, op.args, op.cb);
         if (!op.cb) io.background.push(p);
       }
     },
+  };
+  const all = {
+    ...ops,
+    openStream: () => {
+      const ts = typeof IdentityTransformStream === "function" ? new IdentityTransformStream() : new TransformStream();
+      io.readable = ts.readable;
+      io.writer = ts.writable.getWriter();
+    },
+    write: (chunk) => io.writer.write(chunk),
+    closeStream: () => io.writer.close(),
   };
   return io;
 }
@@ -179,56 +194,29 @@ async function serve(state, request, env, ctx) {
     if (io.wake) io.wake();
   });
   const pump = (async () => {
-    while (!finished && state.alive) {
-      await Promise.race([sleep(PUMP_MS), new Promise((r) => (io.wake = r))]);
+    try {
+      while (!finished && state.alive) {
+        await Promise.race([sleep(PUMP_MS), new Promise((r) => (io.wake = r))]);
+        io.drain();
+        if (!finished && state.alive) state.api.tick();
+      }
+    } catch {
+      // workerd may end the request's context when the client goes away
+      // ("Network connection lost"); Go must stop working for it.
+      handle.cancel();
+    } finally {
+      // From here on, operations run in whichever context asks for them.
       io.drain();
-      if (!finished && state.alive) state.api.tick();
+      io.ended = true;
     }
-    io.drain();
-    io.ended = true;
     // Background work, such as the usage report, outlives the response.
     while (io.background.length > 0) await io.background.shift();
   })();
   ctx.waitUntil(pump);
 
   const a = await answer;
-  if (!a.pipe) return new Response(a.body, { status: a.status, headers: a.headers });
-  const pipe = a.pipe;
-  const stream = new ReadableStream({
-    async pull(controller) {
-      while (pipe.chunks.length === 0 && !pipe.closed) await new Promise((r) => (pipe.wake = r));
-      pipe.wake = null;
-      if (pipe.chunks.length > 0) controller.enqueue(pipe.chunks.shift());
-      else controller.close();
-    },
-    cancel() {
-      pipe.gone = true;
-      handle.cancel();
-    },
-  });
-  return new Response(stream, { status: a.status, headers: a.headers });
+  return new Response(a.stream ? io.readable : a.body, { status: a.status, headers: a.headers });
 }
-
-// newPipe is a streamed body's queue: Go writes, the response stream reads.
-globalThis.__switchyardPipe = () => {
-  const pipe = {
-    chunks: [],
-    wake: null,
-    closed: false,
-    gone: false,
-    write(chunk) {
-      if (pipe.gone) return false;
-      pipe.chunks.push(chunk);
-      if (pipe.wake) pipe.wake();
-      return true;
-    },
-    close() {
-      pipe.closed = true;
-      if (pipe.wake) pipe.wake();
-    },
-  };
-  return pipe;
-};
 
 function errorResponse(status, message) {
   const body = { error: { message, type: "server_error", param: null, code: null } };
