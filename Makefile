@@ -6,7 +6,7 @@ BIN      := bin/switchyard
 GOFLAGS  ?=
 FUZZTIME ?= 30s
 
-.PHONY: all build run test vet bench fuzz clean plugins plugins-go plugins-as worker worker-dev
+.PHONY: all build run test vet bench fuzz clean plugins plugins-go plugins-as worker worker-dev tools
 
 all: build
 
@@ -19,12 +19,28 @@ run: build
 vet:
 	$(GO) vet ./...
 
-# node_modules/.installed: the Workers tests run the pinned wrangler.
-test: vet plugins node_modules/.installed
+# node_modules/.installed: the Workers tests run the pinned wrangler;
+# tools: the billing tests run stripe-mock and mailpit.
+test: vet plugins node_modules/.installed tools
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# Real servers the tests start on loopback: Stripe's official mock API and
+# an SMTP server with an HTTP API (mailpit), pinned, built from source by
+# the Go toolchain into bin/tools/.
+STRIPE_MOCK_VERSION := v0.203.0
+MAILPIT_VERSION     := v1.33.1
+TOOLS := bin/tools/stripe-mock bin/tools/mailpit
+
+tools: $(TOOLS)
+
+bin/tools/stripe-mock:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
+
+bin/tools/mailpit:
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+
 # Load and latency measurements; results go to BENCHMARKS.md by hand.
-bench: build
+bench: build plugins
 	$(GO) test -run '^$$' -bench . -benchmem ./worker/...
 	$(GO) run ./internal/loadgen/cmd -edge-bin $(BIN)
 

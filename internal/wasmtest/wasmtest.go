@@ -1,11 +1,20 @@
-// Package wasmtest assembles tiny routing plugins (plugins/ABI.md) byte by
-// byte, for tests that need a real module without a WebAssembly toolchain:
-// one that answers a fixed decision, and the hostile shapes the host must
-// refuse or contain (a trap, an endless loop, a wrong ABI version, a
-// missing export, a forbidden import, too much memory).
+// Package wasmtest assembles WebAssembly modules byte by byte, for tests
+// that need a real module without a WebAssembly toolchain: tiny routing
+// plugins (plugins/ABI.md) that answer a fixed decision, and the hostile
+// shapes a host must refuse or contain. wazero has no text-format parser,
+// and a few dozen bytes are easier to read in a test than a binary in
+// testdata.
+//
+// Module describes a plugin by what it does; Raw describes any module
+// function by function, for shapes Module has no field for. Module.Raw
+// turns the one into the other, so a test can start from a working plugin
+// and change one piece.
 package wasmtest
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // Body is what sy_route does.
 type Body int
@@ -38,120 +47,259 @@ type Module struct {
 	// Import, when set, adds a () -> () function import {module, name}.
 	Import [2]string
 	// MemoryPages is the memory's minimum size. Default 17: the request
-	// buffer sits at 64 KiB and a RouteRequest may be 1 MiB.
+	// buffer sits at RequestAt (64 KiB) and a RouteRequest may be 1 MiB.
 	MemoryPages uint32
 	// Padding adds a custom section of this many bytes, which makes the
 	// module that large without changing what it does.
 	Padding int
 }
 
+// Where a Module keeps its decision, and where its sy_alloc puts every
+// request.
+const (
+	DecisionAt = 16
+	RequestAt  = 1 << 16
+)
+
 // Decision is a valid plugin that answers decision to every request.
 func Decision(decision string) []byte { return Module{Decision: decision}.Bytes() }
 
-const (
-	typeI32    = 0x7f
-	typeI64    = 0x7e
-	opEnd      = 0x0b
-	decisionAt = 16
-	requestAt  = 1 << 16
-)
-
 // Bytes assembles the module.
-func (m Module) Bytes() []byte {
+func (m Module) Bytes() []byte { return m.Raw().Bytes() }
+
+// Raw is the module function by function. Its functions are exported
+// under their ABI names (sy_route is defined but not exported with
+// NoRoute), after Import if there is one.
+func (m Module) Raw() *Raw {
 	if m.ABIVersion == 0 {
 		m.ABIVersion = 1
 	}
 	if m.MemoryPages == 0 {
 		m.MemoryPages = 17
 	}
-	types := vec(
-		functype(nil, []byte{typeI32}),                      // 0: sy_abi_version
-		functype([]byte{typeI32}, []byte{typeI32}),          // 1: sy_alloc
-		functype([]byte{typeI32, typeI32}, []byte{typeI64}), // 2: sy_route
-		functype(nil, nil),                                  // 3: the optional import
-	)
-	var imports []byte
-	nImports := 0
-	if m.Import[0] != "" {
-		imports = vec(cat(name(m.Import[0]), name(m.Import[1]), []byte{0x00}, uleb(3)))
-		nImports = 1
-	}
-	funcs := vec(uleb(0), uleb(1), uleb(2))
-	memory := vec(cat([]byte{0x00}, uleb(uint64(m.MemoryPages))))
-	exportList := [][]byte{
-		cat(name("memory"), []byte{0x02}, uleb(0)),
-		cat(name("sy_abi_version"), []byte{0x00}, uleb(uint64(nImports))),
-		cat(name("sy_alloc"), []byte{0x00}, uleb(uint64(nImports+1))),
-	}
-	if !m.NoRoute {
-		exportList = append(exportList, cat(name("sy_route"), []byte{0x00}, uleb(uint64(nImports+2))))
-	}
 	var fail []byte
 	switch m.Route {
 	case Trap:
-		fail = []byte{0x00} // unreachable
+		fail = []byte{OpUnreachable}
 	case Spin:
-		fail = []byte{0x03, 0x40, 0x0c, 0x00, opEnd} // loop br 0 end
+		fail = Code([]byte{OpLoop, BlockVoid, OpBr, 0, OpEnd})
 	}
-	answer := cat([]byte{0x42}, sleb(int64(decisionAt)<<32|int64(len(m.Decision))), []byte{opEnd})
+	answer := Packed(DecisionAt, uint32(len(m.Decision)))
 	route := answer
 	switch {
 	case fail != nil && m.Above > 0:
-		// if (len > Above) { fail } answer
-		cond := cat([]byte{0x20, 0x01, 0x41}, sleb(int64(m.Above)), []byte{0x4b, 0x04, 0x40})
-		route = cat(cond, fail, []byte{opEnd}, answer)
+		route = Code([]byte{OpLocalGet, 1}, I32(m.Above), []byte{OpI32GtU, OpIf, BlockVoid}, fail, []byte{OpEnd}, answer)
 	case fail != nil:
-		route = cat(fail, []byte{0x00, opEnd})
+		route = Code(fail, []byte{OpUnreachable})
 	}
-	code := vec(
-		body(cat([]byte{0x41}, sleb(int64(m.ABIVersion)), []byte{opEnd})),
-		body(cat([]byte{0x41}, sleb(requestAt), []byte{opEnd})),
-		body(route),
-	)
-	data := vec(cat([]byte{0x00, 0x41}, sleb(decisionAt), []byte{opEnd}, name(m.Decision)))
+	r := &Raw{
+		MemoryPages:  m.MemoryPages,
+		ExportMemory: true,
+		Data:         []Data{{DecisionAt, []byte(m.Decision)}},
+		Funcs: []Func{
+			{Name: "sy_abi_version", Results: []byte{TypeI32}, Body: I32(m.ABIVersion)},
+			{Name: "sy_alloc", Params: []byte{TypeI32}, Results: []byte{TypeI32}, Body: I32(RequestAt)},
+			Route(route),
+		},
+		Padding: m.Padding,
+	}
+	if m.NoRoute {
+		r.Funcs[2].Name = ""
+	}
+	if m.Import[0] != "" {
+		r.Imports = []Func{{Module: m.Import[0], Name: m.Import[1]}}
+	}
+	return r
+}
 
-	out := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
-	out = append(out, section(1, types)...)
-	if imports != nil {
-		out = append(out, section(2, imports)...)
+// Route is an sy_route export doing body, whose code is joined.
+func Route(body ...[]byte) Func {
+	return Func{Name: "sy_route", Params: []byte{TypeI32, TypeI32}, Results: []byte{TypeI64}, Body: Code(body...)}
+}
+
+// Raw is a module described function by function. Each function, imports
+// first, gets a type of its own at its own index, so a call_indirect names
+// a signature by the index of a function that has it.
+type Raw struct {
+	// Imports are function imports; Module and Name are set. They take the
+	// first function indices.
+	Imports []Func
+	// Funcs are the defined functions; Name is the export name, and ""
+	// exports nothing.
+	Funcs []Func
+	// MemoryPages is the memory's minimum size; 0 defines no memory.
+	MemoryPages uint32
+	// ExportMemory exports the memory as "memory".
+	ExportMemory bool
+	// Table, when set, defines a funcref table holding these function
+	// indices from slot 0, for call_indirect.
+	Table []uint32
+	// Data are active data segments in the memory.
+	Data []Data
+	// Padding adds a custom section of this many bytes.
+	Padding int
+}
+
+// Func is a function: an import, or a defined function with its code.
+type Func struct {
+	Module, Name    string
+	Params, Results []byte
+	Locals          []byte // one value type per local
+	Body            []byte // without the closing end
+}
+
+// Data is a data segment.
+type Data struct {
+	Offset uint32
+	Bytes  []byte
+}
+
+// Bytes assembles the module.
+func (m *Raw) Bytes() []byte {
+	all := append(slices.Clone(m.Imports), m.Funcs...)
+	var types, imports, funcs, tables, mems, exports, elems, bodies, data [][]byte
+	for i, f := range all {
+		types = append(types, Code([]byte{0x60}, vec(f.Params), vec(f.Results)))
+		if i < len(m.Imports) {
+			imports = append(imports, Code(name(f.Module), name(f.Name), []byte{0x00}, uleb(uint64(i))))
+			continue
+		}
+		funcs = append(funcs, uleb(uint64(i)))
+		if f.Name != "" {
+			exports = append(exports, Code(name(f.Name), []byte{0x00}, uleb(uint64(i))))
+		}
+		var locals []byte
+		for _, l := range f.Locals {
+			locals = append(locals, 1, l)
+		}
+		body := Code(uleb(uint64(len(f.Locals))), locals, f.Body, []byte{OpEnd})
+		bodies = append(bodies, Code(uleb(uint64(len(body))), body))
 	}
-	out = append(out, section(3, funcs)...)
-	out = append(out, section(5, memory)...)
-	out = append(out, section(7, vec(exportList...))...)
-	out = append(out, section(10, code)...)
-	out = append(out, section(11, data)...)
+	if m.Table != nil {
+		n := uleb(uint64(len(m.Table)))
+		tables = [][]byte{Code([]byte{0x70, 0x00}, n)}
+		var idx []byte
+		for _, f := range m.Table {
+			idx = append(idx, uleb(uint64(f))...)
+		}
+		elems = [][]byte{Code([]byte{0x00}, I32(0), []byte{OpEnd}, n, idx)}
+	}
+	if m.MemoryPages > 0 {
+		mems = [][]byte{Code([]byte{0x00}, uleb(uint64(m.MemoryPages)))}
+		if m.ExportMemory {
+			exports = append(exports, Code(name("memory"), []byte{0x02, 0x00}))
+		}
+	}
+	for _, d := range m.Data {
+		data = append(data, Code([]byte{0x00}, I32(int32(d.Offset)), []byte{OpEnd}, vec(d.Bytes)))
+	}
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	for _, s := range []struct {
+		id    byte
+		items [][]byte
+	}{{1, types}, {2, imports}, {3, funcs}, {4, tables}, {5, mems}, {7, exports}, {9, elems}, {10, bodies}, {11, data}} {
+		if len(s.items) > 0 {
+			out = append(out, section(s.id, Code(uleb(uint64(len(s.items))), Code(s.items...)))...)
+		}
+	}
 	if m.Padding > 0 {
-		out = append(out, section(0, cat(name("padding"), make([]byte, m.Padding)))...)
+		out = append(out, section(0, Code(name("padding"), make([]byte, m.Padding)))...)
 	}
 	return out
 }
 
-func functype(params, results []byte) []byte {
-	return cat([]byte{0x60}, uleb(uint64(len(params))), params, uleb(uint64(len(results))), results)
+// Index is the function index of the function exported as name, for call
+// instructions; it panics if there is none.
+func (m *Raw) Index(name string) uint32 {
+	for i, f := range m.Funcs {
+		if f.Name == name {
+			return uint32(len(m.Imports) + i)
+		}
+	}
+	panic("wasmtest: no function exported as " + name)
 }
 
-// body is a function body with no locals.
-func body(expr []byte) []byte {
-	b := cat([]byte{0x00}, expr)
-	return cat(uleb(uint64(len(b))), b)
+// With replaces the function exported as f.Name, or adds it.
+func (m *Raw) With(f Func) *Raw {
+	c := *m
+	c.Funcs = slices.Clone(m.Funcs)
+	for i := range c.Funcs {
+		if c.Funcs[i].Name == f.Name {
+			c.Funcs[i] = f
+			return &c
+		}
+	}
+	c.Funcs = append(c.Funcs, f)
+	return &c
 }
+
+// Without drops the function exported as name.
+func (m *Raw) Without(name string) *Raw {
+	c := *m
+	c.Funcs = slices.DeleteFunc(slices.Clone(m.Funcs), func(f Func) bool { return f.Name == name })
+	return &c
+}
+
+// Importing adds a function import; the defined functions' indices move up
+// by one.
+func (m *Raw) Importing(f Func) *Raw {
+	c := *m
+	c.Imports = append(slices.Clone(m.Imports), f)
+	return &c
+}
+
+// Value types and the opcodes tests use.
+const (
+	TypeI32   = 0x7f
+	TypeI64   = 0x7e
+	BlockVoid = 0x40
+
+	OpUnreachable  = 0x00
+	OpLoop         = 0x03
+	OpIf           = 0x04
+	OpElse         = 0x05
+	OpEnd          = 0x0b
+	OpBr           = 0x0c
+	OpBrIf         = 0x0d
+	OpCall         = 0x10
+	OpCallIndirect = 0x11
+	OpDrop         = 0x1a
+	OpLocalGet     = 0x20
+	OpI32Const     = 0x41
+	OpI64Const     = 0x42
+	OpI32Ne        = 0x47
+	OpI32GtU       = 0x4b
+	OpI32Sub       = 0x6b
+	OpMemoryGrow   = 0x40
+)
+
+// I32 is i32.const v.
+func I32(v int32) []byte { return append([]byte{OpI32Const}, sleb(int64(v))...) }
+
+// I64 is i64.const v.
+func I64(v int64) []byte { return append([]byte{OpI64Const}, sleb(v)...) }
+
+// Packed is sy_route's result for a decision at ptr of n bytes.
+func Packed(ptr, n uint32) []byte { return I64(int64(uint64(ptr)<<32 | uint64(n))) }
+
+// Call is a call of function index f.
+func Call(f uint32) []byte { return append([]byte{OpCall}, uleb(uint64(f))...) }
+
+// CallIndirect calls, through the table, the function whose slot is on
+// the stack, with the signature of function index typeOf.
+func CallIndirect(typeOf uint32) []byte {
+	return Code([]byte{OpCallIndirect}, uleb(uint64(typeOf)), []byte{0x00})
+}
+
+// Code joins pieces of code.
+func Code(parts ...[]byte) []byte { return slices.Concat(parts...) }
 
 func section(id byte, payload []byte) []byte {
-	return cat([]byte{id}, uleb(uint64(len(payload))), payload)
+	return Code([]byte{id}, uleb(uint64(len(payload))), payload)
 }
 
-func vec(items ...[]byte) []byte { return cat(append([][]byte{uleb(uint64(len(items)))}, items...)...) }
-
-func name(s string) []byte { return cat(uleb(uint64(len(s))), []byte(s)) }
-
-func cat(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
+func vec(b []byte) []byte  { return append(uleb(uint64(len(b))), b...) }
+func name(s string) []byte { return vec([]byte(s)) }
 func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
 // sleb is signed LEB128, which binary.AppendVarint (zig-zag) is not.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/switchyard-ai/switchyard/internal/wasmtest"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 )
 
@@ -19,7 +20,7 @@ func Example() {
 	}
 	defer h.Close(ctx)
 
-	p, err := h.Load(ctx, tinyPlugin(`{"action":"route","model":"openai/gpt-4o-mini"}`).bytes())
+	p, err := h.Load(ctx, wasmtest.Decision(`{"action":"route","model":"openai/gpt-4o-mini"}`))
 	if err != nil {
 		panic(err)
 	}
@@ -27,7 +28,7 @@ func Example() {
 	d, err := p.Route(ctx, "acct_1", host.SampleRequest())
 	fmt.Println(d.Action, d.Model, err)
 
-	spinning, _ := h.Load(ctx, tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))).bytes())
+	spinning, _ := h.Load(ctx, wasmtest.Module{Route: wasmtest.Spin}.Bytes())
 	_, err = spinning.Route(ctx, "acct_1", host.SampleRequest())
 	var ce *host.CallError
 	fmt.Println(errors.As(err, &ce), ce.Kind)

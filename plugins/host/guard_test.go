@@ -2,22 +2,27 @@ package host
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	wt "github.com/switchyard-ai/switchyard/internal/wasmtest"
 )
 
 func TestGuardEntries(t *testing.T) {
 	header := []byte("\x00asm\x01\x00\x00\x00")
-	// One function with two i32 locals and the body `nop`, then a custom
+	// One function with two i32 locals that calls itself, then a custom
 	// section that must pass through unchanged.
 	module := append(append([]byte{}, header...),
-		10, 7, 1, 5, 1, 2, 0x7f, 0x01, 0x0b,
+		10, 8, 1, 6, 1, 2, 0x7f, 0x10, 0x00, 0x0b,
 		0, 3, 1, 'x', 9)
 	got, err := guardEntries(module)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := append(append([]byte{}, header...),
-		10, 10, 1, 8, 1, 2, 0x7f, 0x03, 0x40, 0x0b, 0x01, 0x0b,
+		10, 11, 1, 9, 1, 2, 0x7f, 0x03, 0x40, 0x0b, 0x10, 0x00, 0x0b,
 		0, 3, 1, 'x', 9)
 	if !bytes.Equal(got, want) {
 		t.Errorf("got  % x\nwant % x", got, want)
@@ -34,5 +39,79 @@ func TestGuardEntries(t *testing.T) {
 		if _, err := guardEntries(append(append([]byte{}, header...), bad...)); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+	if _, err := guardEntries([]byte("\x00asm\x01")); err == nil {
+		t.Error("a module shorter than its header: no error")
+	}
+	// A count of four billion locals in a five-byte body must fail at
+	// once, not spin through the count.
+	start := time.Now()
+	if _, err := guardEntries(append(append([]byte{}, header...), 10, 8, 1, 6, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f)); err == nil {
+		t.Error("huge locals count: no error")
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("a huge locals count took %v", took)
+	}
+}
+
+// guardPlan puts an entry check in each function that can recurse or
+// call indirectly, and in enough others to cut loop-free chains of calls,
+// and nowhere else.
+func TestGuardPlan(t *testing.T) {
+	fn := func(name string, body ...[]byte) wt.Func { return wt.Func{Name: name, Body: wt.Code(body...)} }
+	call := wt.Call
+	// Like Go's compiler, which starts a function by saving its stack
+	// pointer and entering a block and a dispatch loop.
+	goPrologue := wt.Code(wt.I32(0), []byte{wt.OpDrop, 0x02, 0x40, 0x03, 0x40})
+	chain := &wt.Raw{}
+	for i := range 40 {
+		next := wt.Code(call(uint32(i+1)), call(uint32(i+1)))
+		if i == 39 {
+			next = nil
+		}
+		chain.Funcs = append(chain.Funcs, fn(fmt.Sprint(i), next))
+	}
+	for _, c := range []struct {
+		name string
+		raw  *wt.Raw
+		want []bool // nil: check only that some function is guarded
+	}{
+		{"leaves and their callers", &wt.Raw{Funcs: []wt.Func{fn("a", call(1), call(1)), fn("b", []byte{0x01})}}, []bool{false, false}},
+		{"self recursion", &wt.Raw{Funcs: []wt.Func{fn("a", call(1)), fn("b", call(1))}}, []bool{false, true}},
+		{"mutual recursion", &wt.Raw{Funcs: []wt.Func{fn("a", call(1)), fn("b", call(2)), fn("c", call(3)), fn("d", call(1))}}, []bool{false, true, true, true}},
+		{"call_indirect", &wt.Raw{Funcs: []wt.Func{fn("a", wt.I32(0), wt.CallIndirect(1)), fn("b")}, Table: []uint32{1}}, []bool{true, false}},
+		{"imports do not count", (&wt.Raw{Funcs: []wt.Func{fn("a", call(0), call(2)), fn("b", call(2))}}).Importing(wt.Func{Module: "sy", Name: "x"}), []bool{false, true}},
+		{"recursion that reaches a loop first", &wt.Raw{Funcs: []wt.Func{fn("a", goPrologue, call(0), []byte{wt.OpEnd, wt.OpEnd})}}, []bool{false}},
+		{"recursion behind a branch before the loop", &wt.Raw{Funcs: []wt.Func{fn("a", []byte{0x02, 0x40, 0x0c, 0x00, 0x03, 0x40}, call(0), []byte{wt.OpEnd, wt.OpEnd})}}, []bool{true}},
+		{"opcode beyond 2.0", &wt.Raw{Funcs: []wt.Func{fn("a", []byte{0x06, 0x40, 0x0b}), fn("b")}}, []bool{true, true}},
+		{"exponential chain", chain, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wasm := c.raw.Bytes()
+			var imports, code []byte
+			for r := (reader{b: wasm, i: 8}); r.i < len(r.b); {
+				id, payload := r.byte(), r.bytes(r.u32())
+				switch id {
+				case 2:
+					imports = payload
+				case 10:
+					code = payload
+				}
+			}
+			bodies, err := splitBodies(code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := guardPlan(countImportedFuncs(imports), bodies)
+			if c.want == nil {
+				if !slices.Contains(got, true) {
+					t.Errorf("nothing guarded")
+				}
+				return
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("guarded %v, want %v", got, c.want)
+			}
+		})
 	}
 }

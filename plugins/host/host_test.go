@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/internal/plugintest"
+	wt "github.com/switchyard-ai/switchyard/internal/wasmtest"
 	"github.com/switchyard-ai/switchyard/plugins/abi"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 )
@@ -18,7 +19,7 @@ import (
 func TestLoadCompilesOncePerHash(t *testing.T) {
 	h := plugintest.NewHost(t, host.Config{})
 	ctx := context.Background()
-	wasm := tinyPlugin(routeOK).bytes()
+	wasm := tinyPlugin(routeOK).Bytes()
 	plugins := make([]*host.Plugin, 8)
 	var wg sync.WaitGroup
 	for i := range plugins {
@@ -36,7 +37,7 @@ func TestLoadCompilesOncePerHash(t *testing.T) {
 			t.Fatal("loading the same bytes gave different plugins")
 		}
 	}
-	if other, _ := h.Load(ctx, tinyPlugin(`{"action":"route","model":"m"}`).bytes()); other == plugins[0] || other.Hash() == plugins[0].Hash() {
+	if other, _ := h.Load(ctx, tinyPlugin(`{"action":"route","model":"m"}`).Bytes()); other == plugins[0] || other.Hash() == plugins[0].Hash() {
 		t.Error("different bytes gave the same plugin")
 	}
 	// The plugin stays usable until the last of the eight holders closes it.
@@ -64,7 +65,7 @@ func TestLoadCompilesOncePerHash(t *testing.T) {
 
 func TestRouteRefusesBadInput(t *testing.T) {
 	h := plugintest.NewHost(t, host.Config{})
-	p, err := h.Load(context.Background(), tinyPlugin(routeOK).bytes())
+	p, err := h.Load(context.Background(), tinyPlugin(routeOK).Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,14 +101,14 @@ func TestValidate(t *testing.T) {
 	}
 	// A module that loads but fails on the sample is refused too.
 	h := plugintest.NewHost(t, host.Config{})
-	_, err = h.Validate(context.Background(), tinyPlugin(`{"action":"bounce"}`).bytes())
+	_, err = h.Validate(context.Background(), tinyPlugin(`{"action":"bounce"}`).Bytes())
 	var le *host.LoadError
 	if !errors.As(err, &le) || !strings.Contains(le.Reason, "the sample request failed") || !isKind(le.Err, host.KindInvalidOutput) {
 		t.Errorf("Validate of a module with a bad answer: %v", err)
 	}
 	// One that always runs past the deadline is refused, after a retry
 	// or two in case the machine was only busy.
-	_, err = h.Validate(context.Background(), tinyPlugin(routeOK).with(route([]byte{opLoop, blockVoid, opBr, 0, opEnd}, i64(0))).bytes())
+	_, err = h.Validate(context.Background(), tinyPlugin(routeOK).With(wt.Route([]byte{wt.OpLoop, wt.BlockVoid, wt.OpBr, 0, wt.OpEnd}, wt.I64(0))).Bytes())
 	if !errors.As(err, &le) || !isKind(le.Err, host.KindTimeout) {
 		t.Errorf("Validate of a module that spins: %v", err)
 	}

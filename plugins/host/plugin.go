@@ -101,10 +101,13 @@ func (p *Plugin) Route(ctx context.Context, tenant string, req *abi.RouteRequest
 	if tenant == "" {
 		return nil, errors.New("plugin route: no tenant")
 	}
-	in, err := json.Marshal(req)
+	buf := requestBuffers.Get().(*[]byte)
+	defer putRequestBuffer(buf)
+	in, err := appendRequest((*buf)[:0], req)
 	if err != nil {
 		return nil, fmt.Errorf("plugin route: encoding the request: %w", err)
 	}
+	*buf = in
 	if len(in) > abi.MaxRequestBytes {
 		return nil, fmt.Errorf("plugin route: the request is %s, over the %s limit", byteSize(int64(len(in))), byteSize(abi.MaxRequestBytes))
 	}
@@ -260,19 +263,22 @@ func (p *Plugin) call(ctx context.Context, inst *instance, in []byte) (*abi.Rout
 // decodeDecision refuses unknown fields so that a misspelt field fails
 // loudly instead of silently routing as if it were absent.
 func decodeDecision(b []byte) (*abi.RouteDecision, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var d abi.RouteDecision
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("the decision is not a valid RouteDecision: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("the decision has data after its JSON object")
+	d, ok := decodePlain(b)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		d = &abi.RouteDecision{}
+		if err := dec.Decode(d); err != nil {
+			return nil, fmt.Errorf("the decision is not a valid RouteDecision: %w", err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, errors.New("the decision has data after its JSON object")
+		}
 	}
 	if err := d.Check(); err != nil {
 		return nil, fmt.Errorf("the decision breaks ABI.md: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	return &d, nil
+	return d, nil
 }
 
 // callError names what went wrong in plain words. A failure after a

@@ -196,9 +196,13 @@ async function serve(state, request, env, ctx) {
   const pump = (async () => {
     try {
       while (!finished && state.alive) {
-        await Promise.race([sleep(PUMP_MS), new Promise((r) => (io.wake = r))]);
+        // Operations Go queued while this loop ran (in tick, or in an
+        // operation's callback) need no wait.
+        const woken =
+          io.queue.length > 0 ||
+          (await Promise.race([sleep(PUMP_MS).then(() => false), new Promise((r) => (io.wake = () => r(true)))]));
         io.drain();
-        if (!finished && state.alive) state.api.tick();
+        if (!woken && !finished && state.alive) state.api.tick();
       }
     } catch {
       // workerd may end the request's context when the client goes away

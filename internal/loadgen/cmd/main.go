@@ -1,8 +1,10 @@
 // Command cmd measures the native edge against the provider emulator and
-// prints a markdown table for BENCHMARKS.md. The emulator and the edge run as
-// separate processes, as they would in production, and every comparison is
-// made in the same run: each scenario is sent directly to the emulator and
-// then through the edge, so the difference is what the gateway adds.
+// prints markdown tables for BENCHMARKS.md. The emulator and the edge run
+// as separate processes, as they would in production, and every comparison
+// is made in the same run: each scenario is sent directly to the emulator
+// and then through the edge, so the difference is what the gateway adds.
+// The last table adds routing plugins (build/plugins, from make plugins),
+// through an edge with a control service, beside the same edge without.
 //
 //	go run ./internal/loadgen/cmd -edge-bin bin/switchyard
 package main
@@ -37,12 +39,26 @@ func main() {
 	warmup := flag.Int("warmup", 500, "unmeasured requests per target before each phase")
 	rounds := flag.Int("rounds", 5, "rounds per phase, taking turns between direct and gateway")
 	conc := flag.Int("concurrency", 32, "the high concurrency level (the low one is 1)")
+	pluginAS := flag.String("plugin-as", "build/plugins/aliases-as.wasm", "AssemblyScript routing plugin for the plugin scenario (make plugins); empty skips it")
+	pluginGo := flag.String("plugin-go", "build/plugins/aliases.wasm", "Go routing plugin for the plugin scenario (make plugins); empty skips it")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	phase := loadgen.Phase{Warmup: *warmup, Requests: *requests, Duration: *duration, Rounds: *rounds}
-	if err := run(ctx, *bin, phase, *conc); err != nil {
+	var plugins []routingPlugin
+	for _, p := range []routingPlugin{{"AssemblyScript plugin", *pluginAS}, {"Go plugin", *pluginGo}} {
+		if p.path == "" {
+			continue
+		}
+		if _, err := os.Stat(p.path); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: skipping the %s: %v (make plugins builds it)\n", p.label, err)
+			continue
+		}
+		p.label += " (" + filepath.Base(p.path) + ")"
+		plugins = append(plugins, p)
+	}
+	if err := run(ctx, *bin, phase, *conc, plugins); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -60,7 +76,7 @@ type scenario struct {
 	concurrency []int
 }
 
-func run(ctx context.Context, bin string, phase loadgen.Phase, highConc int) error {
+func run(ctx context.Context, bin string, phase loadgen.Phase, highConc int, plugins []routingPlugin) error {
 	tmp, err := os.MkdirTemp("", "switchyard-bench-")
 	if err != nil {
 		return err
@@ -168,7 +184,10 @@ func run(ctx context.Context, bin string, phase loadgen.Phase, highConc int) err
 	fmt.Printf("- added p50 at c=1 under 150 µs: %s (%s)\n", met(verdict.addedP50 < 150*time.Microsecond), signedUS(verdict.addedP50))
 	fmt.Printf("- throughput at c=%d at least 50%% of direct: %s (%.0f%%)\n", highConc, met(verdict.share >= 0.5), verdict.share*100)
 	fmt.Printf("- edge peak RSS under 64 MB: %s (%.1f MB)\n", met(hwm < 64<<20), mb(hwm))
-	return nil
+	if len(plugins) == 0 {
+		return nil
+	}
+	return runPlugins(ctx, bin, tmp, env, emuURL, phase, levels, plugins)
 }
 
 // padded fills a chat request to about 1 KB, the size the edge's
