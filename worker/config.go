@@ -84,6 +84,11 @@ type Config struct {
 	// Default nil: plugins are not run, and keys whose plugin is fail-closed
 	// are refused rather than routed around their tenant's policy.
 	Plugins Plugins
+	// AuthFailuresPerMinute is how many failed authentications one client
+	// address may make per minute (as a burst, refilled continuously)
+	// before all its attempts get 429 until it refills. Default 30;
+	// negative disables.
+	AuthFailuresPerMinute int
 	// EdgeLocation names where this edge runs (a Cloudflare colo, or the
 	// operator's name for a native edge); plugins see it. Default empty.
 	EdgeLocation string
@@ -121,6 +126,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AuthFailuresPerMinute == 0 {
+		c.AuthFailuresPerMinute = 30
 	}
 }
 

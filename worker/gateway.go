@@ -25,6 +25,7 @@ type Gateway struct {
 	metrics  *metrics
 	upstream *upstreamStats
 	limits   *limiter
+	auth     *authGuard
 }
 
 // endpoint is one inbound API route.
@@ -59,7 +60,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, upstream: newUpstreamStats(), limits: newLimiter(cfg.Now)}
+	g := &Gateway{cfg: cfg, upstream: newUpstreamStats(), limits: newLimiter(cfg.Now), auth: newAuthGuard(cfg.Now, cfg.AuthFailuresPerMinute)}
 	g.cat.Store(cat)
 	g.metrics = newMetrics(g.catalog)
 	return g, nil
@@ -153,8 +154,21 @@ func (g *Gateway) respondError(w Responder, ep *endpoint, requestID string, e *c
 	w.Respond(e.Status, h, ep.inbound.EncodeError(e))
 }
 
-// authenticate reads the key from Authorization: Bearer or x-api-key.
+// authenticate reads the key from Authorization: Bearer or x-api-key. An
+// address with too many recent failures is refused before its key is
+// looked at.
 func (g *Gateway) authenticate(req *Request) (*Key, *chat.Error) {
+	if wait, blocked := g.auth.blocked(req.RemoteIP); blocked {
+		return nil, authThrottled(wait)
+	}
+	key, err := g.checkKey(req)
+	if err != nil && err.Status != http.StatusServiceUnavailable {
+		g.auth.failed(req.RemoteIP)
+	}
+	return key, err
+}
+
+func (g *Gateway) checkKey(req *Request) (*Key, *chat.Error) {
 	secret := ""
 	if auth := req.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")

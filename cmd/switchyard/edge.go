@@ -40,6 +40,7 @@ type edgeFlags struct {
 	pluginDir  string
 	// trustCountry lets CF-IPCountry tell plugins the client's country.
 	trustCountry bool
+	authFailures int
 }
 
 func (f *edgeFlags) register(fs *flag.FlagSet) {
@@ -53,11 +54,21 @@ func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.topUpURL, "top-up-url", os.Getenv("SWITCHYARD_TOP_UP_URL"), "where the 402 answer tells users to add credits (env SWITCHYARD_TOP_UP_URL)")
 	fs.StringVar(&f.location, "location", os.Getenv("SWITCHYARD_EDGE_LOCATION"), "this edge's location name, which routing plugins see (env SWITCHYARD_EDGE_LOCATION)")
 	fs.StringVar(&f.pluginDir, "plugin-cache", os.Getenv("SWITCHYARD_PLUGIN_CACHE"), "directory for compiled routing plugins; empty means plugin-cache beside the usage spill file (env SWITCHYARD_PLUGIN_CACHE)")
+	fs.IntVar(&f.authFailures, "auth-failures-per-minute", envInt("SWITCHYARD_AUTH_FAILURES_PER_MINUTE", 30), "failed authentications one client address may make per minute before it gets 429; negative disables (env SWITCHYARD_AUTH_FAILURES_PER_MINUTE)")
 	fs.BoolVar(&f.trustCountry, "trust-country-header", envBool("SWITCHYARD_TRUST_COUNTRY_HEADER"), "tell routing plugins the client's country from the CF-IPCountry header; only for an edge that only Cloudflare can reach, since any client can send the header (env SWITCHYARD_TRUST_COUNTRY_HEADER=true)")
 }
 
 // envBool reads a boolean environment variable; unset or not a boolean is
 // false, the safe side of every switch it is used for.
+// envInt reads a whole number, or def when unset or unreadable.
+func envInt(name string, def int) int {
+	n, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		return def
+	}
+	return n
+}
+
 func envBool(name string) bool {
 	v, _ := strconv.ParseBool(os.Getenv(name))
 	return v
@@ -142,6 +153,7 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 	cfg.TopUpURL = f.topUpURL
 	cfg.EdgeLocation = f.location
 	cfg.TrustCountryHeader = f.trustCountry
+	cfg.AuthFailuresPerMinute = f.authFailures
 	cfg.Plugins = plugins
 	g, err := worker.New(cfg)
 	if err != nil {

@@ -93,6 +93,13 @@ func start(env, hostFns js.Value) (js.Value, error) {
 	cfg.TopUpURL = getenv("SWITCHYARD_TOP_UP_URL")
 	cfg.EdgeLocation = getenv("SWITCHYARD_EDGE_LOCATION")
 	cfg.TrustCountryHeader = true // Cloudflare sets CF-IPCountry itself
+	if s := getenv("SWITCHYARD_AUTH_FAILURES_PER_MINUTE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return js.Value{}, errors.New("SWITCHYARD_AUTH_FAILURES_PER_MINUTE must be a whole number")
+		}
+		cfg.AuthFailuresPerMinute = n
+	}
 	if getenv("SWITCHYARD_PLUGINS") != "off" {
 		h, err := host.New(context.Background(), host.Config{
 			Interpreter:    true,
