@@ -52,7 +52,11 @@ func start(env, hostFns js.Value) (js.Value, error) {
 		}
 		return ""
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(getenv("SWITCHYARD_LOG_LEVEL"))); err != nil && getenv("SWITCHYARD_LOG_LEVEL") != "" {
+		return js.Value{}, errors.New("SWITCHYARD_LOG_LEVEL must be debug, info, warn or error")
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 	memMB := 96
 	if s := getenv("SWITCHYARD_MEMORY_LIMIT_MB"); s != "" {
 		n, err := strconv.Atoi(s)
