@@ -40,12 +40,8 @@ func (f *Fetch) Do(ctx context.Context, r *chat.HTTPRequest) (*worker.UpstreamRe
 	io := f.io(ctx)
 	token := jsObject.New()
 	init := jsObject.New()
-	h := make([]any, len(r.Header))
-	for i, kv := range r.Header {
-		h[i] = []any{kv[0], kv[1]}
-	}
 	init.Set("method", r.Method)
-	init.Set("headers", h)
+	init.Set("headers", flatHeaders(r.Header))
 	if len(r.Body) > 0 {
 		init.Set("body", bytesToJS(r.Body))
 	}
@@ -63,9 +59,7 @@ func (f *Fetch) Do(ctx context.Context, r *chat.HTTPRequest) (*worker.UpstreamRe
 		return nil, err
 	}
 	header := http.Header{}
-	for _, kv := range pairs(res.Get("headers")) {
-		header.Add(kv[0], kv[1])
-	}
+	parseHeaders(res.Get("headers").String(), header.Add)
 	body := &bodyReader{ctx: ctx, stop: stop, io: io, reader: res.Get("body")}
 	return &worker.UpstreamResponse{Status: res.Get("status").Int(), Header: header, Body: body}, nil
 }

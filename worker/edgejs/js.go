@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall/js"
 )
 
@@ -111,14 +112,31 @@ func bytesFromJS(dst []byte, u js.Value) []byte {
 	return dst
 }
 
-// pairs converts a JavaScript array of [name, value] arrays.
-func pairs(v js.Value) [][2]string {
-	out := make([][2]string, v.Length())
-	for i := range out {
-		kv := v.Index(i)
-		out[i] = [2]string{kv.Index(0).String(), kv.Index(1).String()}
+// Headers cross the boundary as one string, "name\x00value\x00…" (NUL
+// cannot occur in a header): one conversion instead of several
+// JavaScript values per header.
+
+func flatHeaders(h [][2]string) string {
+	var b strings.Builder
+	for _, kv := range h {
+		b.WriteString(kv[0])
+		b.WriteByte(0)
+		b.WriteString(kv[1])
+		b.WriteByte(0)
 	}
-	return out
+	return b.String()
+}
+
+func parseHeaders(s string, fn func(name, value string)) {
+	for s != "" {
+		name, rest, ok := strings.Cut(s, "\x00")
+		if !ok {
+			return
+		}
+		value, rest2, _ := strings.Cut(rest, "\x00")
+		fn(name, value)
+		s = rest2
+	}
 }
 
 // newPromise returns a promise and its resolve and reject functions.

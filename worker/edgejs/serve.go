@@ -87,9 +87,7 @@ func (e *Edge) serve(ctx context.Context, in, io js.Value, rw *responder) {
 		wait = e.before(ctx)
 	}
 	h := headers{}
-	for _, kv := range pairs(in.Get("headers")) {
-		h[kv[0]] = kv[1]
-	}
+	parseHeaders(in.Get("headers").String(), func(name, value string) { h[name] = value })
 	path := "/"
 	if u, err := url.Parse(in.Get("url").String()); err == nil {
 		path = u.Path
@@ -139,13 +137,9 @@ type responder struct {
 }
 
 func answer(status int, header [][2]string) js.Value {
-	h := make([]any, len(header))
-	for i, kv := range header {
-		h[i] = []any{kv[0], kv[1]}
-	}
 	a := jsObject.New()
 	a.Set("status", status)
-	a.Set("headers", h)
+	a.Set("headers", flatHeaders(header))
 	return a
 }
 
