@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall/js"
 )
 
@@ -33,37 +34,73 @@ func ioFor(ctx context.Context, direct js.Value) js.Value {
 
 // call runs the shim's operation name through io and waits for its result
 // or for ctx to end. The shim runs it in the context of io's request and
-// reports through a plain callback, which resumes Go in that context too.
+// reports through a plain callback (opDone, with the operation's id), which
+// resumes Go in that context too.
 func call(ctx context.Context, io js.Value, name string, args ...any) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var cb js.Func
-	cb = js.FuncOf(func(_ js.Value, a []js.Value) any {
-		defer cb.Release()
-		if e := arg(a); !e.IsNull() && !e.IsUndefined() {
-			ch <- result{err: jsError(e)}
-		} else if len(a) > 1 {
-			ch <- result{v: a[1]}
-		} else {
-			ch <- result{v: js.Undefined()}
-		}
-		return nil
-	})
-	if err := try(func() { io.Call("run", name, args, cb) }); err != nil {
-		cb.Release()
+	ch := make(chan opResult, 1)
+	ops.mu.Lock()
+	ops.next++
+	id := ops.next
+	ops.waiting[id] = ch
+	ops.mu.Unlock()
+	if err := try(func() { io.Call("run", name, args, opDone, id) }); err != nil {
+		ops.forget(id)
 		return js.Value{}, err
 	}
 	select {
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
-		// cb stays alive: the shim will still call it once.
+		ops.forget(id)
 		return js.Value{}, ctx.Err()
 	}
 }
+
+type opResult struct {
+	v   js.Value
+	err error
+}
+
+// opTable holds the operations in flight, by id.
+type opTable struct {
+	mu      sync.Mutex
+	next    int
+	waiting map[int]chan opResult
+}
+
+var ops = &opTable{waiting: map[int]chan opResult{}}
+
+func (o *opTable) forget(id int) {
+	o.mu.Lock()
+	delete(o.waiting, id)
+	o.mu.Unlock()
+}
+
+// opDone is the one callback every operation reports to:
+// opDone(id, error, value). One function for all operations spares each
+// its own js.Func.
+var opDone = js.FuncOf(func(_ js.Value, a []js.Value) any {
+	if len(a) < 2 {
+		return nil
+	}
+	id := a[0].Int()
+	ops.mu.Lock()
+	ch := ops.waiting[id]
+	delete(ops.waiting, id)
+	ops.mu.Unlock()
+	if ch == nil {
+		return nil // its caller gave up
+	}
+	switch {
+	case !a[1].IsNull() && !a[1].IsUndefined():
+		ch <- opResult{err: jsError(a[1])}
+	case len(a) > 2:
+		ch <- opResult{v: a[2]}
+	default:
+		ch <- opResult{v: js.Undefined()}
+	}
+	return nil
+})
 
 func arg(args []js.Value) js.Value {
 	if len(args) == 0 {

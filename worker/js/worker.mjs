@@ -66,16 +66,17 @@ function makeOps(env) {
 }
 
 // startOp runs one operation in the current context and reports to Go
-// through a plain callback, cb(error, value): a promise Go waited on would
-// resume Go in the context that created it, which may be gone.
-function startOp(ops, name, args, cb) {
+// through a plain callback, cb(id, error, value): a promise Go waited on
+// would resume Go in the context that created it, which may be gone.
+function startOp(ops, op) {
   let p;
   try {
-    p = Promise.resolve(ops[name](...args));
+    p = Promise.resolve(ops[op.name](...op.args));
   } catch (e) {
     p = Promise.reject(e);
   }
-  if (cb) p.then((v) => cb(null, v), (e) => cb(e === undefined || e === null ? new Error("rejected") : e, undefined));
+  const { cb, id } = op;
+  if (cb) p.then((v) => cb(id, null, v), (e) => cb(id, e === undefined || e === null ? new Error("rejected") : e, undefined));
   return p.catch(() => {});
 }
 
@@ -83,8 +84,8 @@ function startOp(ops, name, args, cb) {
 // request (there is none today; kept for Go code paths without one).
 function directIO(ops) {
   return {
-    run: (name, args, cb) => void startOp(ops, name, args, cb),
-    later: (name, args) => void startOp(ops, name, args, null),
+    run: (name, args, cb, id) => void startOp(ops, { name, args, cb, id }),
+    later: (name, args) => void startOp(ops, { name, args, cb: null }),
   };
 }
 
@@ -106,21 +107,21 @@ function requestIO(ops) {
       if (io.ended) {
         // The request is over: run in the current context rather than
         // drop the operation.
-        const p = startOp(all, op.name, op.args, op.cb);
+        const p = startOp(all, op);
         if (!op.cb) io.background.push(p);
         return;
       }
       io.queue.push(op);
       if (io.wake) io.wake();
     },
-    run: (name, args, cb) => io.push({ name, args, cb }),
+    run: (name, args, cb, id) => io.push({ name, args, cb, id }),
     later: (name, args) => io.push({ name, args, cb: null }),
     drain() {
       io.wake = null;
       const q = io.queue;
       io.queue = [];
       for (const op of q) {
-        const p = startOp(all, op.name, op.args, op.cb);
+        const p = startOp(all, op);
         if (!op.cb) io.background.push(p);
       }
     },
