@@ -116,7 +116,11 @@ func start(env, hostFns js.Value) (js.Value, error) {
 		if err != nil {
 			return js.Value{}, err
 		}
-		cfg.Plugins = pluginrun.New(h, conn, pluginrun.Options{MaxLoaded: 4, Logger: logger})
+		var fetch pluginrun.Fetcher = conn
+		if kv := env.Get("SWITCHYARD_KV"); kv.Truthy() {
+			fetch = edgejs.NewKVPlugins(kv, direct, bg, conn, 30*24*time.Hour, abi.WorkersMaxModuleBytes)
+		}
+		cfg.Plugins = pluginrun.New(h, fetch, pluginrun.Options{MaxLoaded: 4, Logger: logger})
 	}
 	g, err := worker.New(cfg)
 	if err != nil {

@@ -6,16 +6,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/internal/workerdtest"
 )
 
 // TestControlOutage: while the control service is down, the Workers edge
-// keeps serving known keys (a new isolate finds them in KV), keeps the
-// usage it could not deliver in KV, and delivers it once control is back.
+// keeps serving known keys and running their plugins (a new isolate finds
+// both in KV), keeps the usage it could not deliver in KV, and delivers it
+// once control is back.
 func TestControlOutage(t *testing.T) {
 	w := workerdtest.Start(t, workerdtest.Options{KV: true, Vars: map[string]string{"SWITCHYARD_USAGE_RESEND_SECONDS": "1"}})
 	if status, body, _ := chat(t, w, w.APIKey, "openai/gpt-4o-mini"); status != http.StatusOK {
 		t.Fatalf("before the outage: %d %s", status, body)
+	}
+	k, routed := w.Tenant.CreateKey(t, control.KeyCreate{Name: "routed"})
+	p := w.Tenant.UploadPlugin(t, "name=aliases-as&fail=closed", examplePlugin(t, "aliases-as.wasm"))
+	w.Tenant.ActivatePlugin(t, p.ID, k.ID)
+	if status, body, _ := chat(t, w, routed, "cheap"); status != http.StatusOK {
+		t.Fatalf("plugin before the outage: %d %s", status, body)
 	}
 
 	w.Control.Stop()
@@ -23,6 +31,9 @@ func TestControlOutage(t *testing.T) {
 	status, body, id := chat(t, w, w.APIKey, "openai/gpt-4o-mini")
 	if status != http.StatusOK {
 		t.Fatalf("a key known from KV during the outage: %d %s", status, body)
+	}
+	if status, body, _ := chat(t, w, routed, "cheap"); status != http.StatusOK {
+		t.Fatalf("a plugin known from KV during the outage: %d %s", status, body)
 	}
 	if status, body, _ := chat(t, w, "sk-sy-never-seen-before", "openai/gpt-4o-mini"); status != http.StatusServiceUnavailable || !strings.Contains(body, "cannot be checked") {
 		t.Errorf("an unknown key during the outage: %d %s, want 503", status, body)

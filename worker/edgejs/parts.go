@@ -4,6 +4,8 @@ package edgejs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"syscall/js"
 	"time"
@@ -85,4 +87,45 @@ func (s *KVStore) Put(_ context.Context, hash string, snap *edgeapi.KeySnapshot,
 	}
 	// KV's shortest expiry is 60 seconds.
 	s.bg.Later("kvPut", s.kv, "key:"+hash, string(b), max(60, int(s.ttl/time.Second)))
+}
+
+// KVPlugins keeps plugin modules in Workers KV by content hash, in front of
+// next (the control service), so that a new isolate loads a tenant's plugin
+// without asking the control service. Modules are immutable, so entries
+// never go stale; they expire after keep unused (KV refreshes nothing on
+// read, so a module in use is written again after a miss only).
+type KVPlugins struct {
+	kv, direct js.Value
+	bg         *Background
+	next       pluginFetcher
+	keep       time.Duration
+	maxBytes   int
+}
+
+type pluginFetcher interface {
+	Plugin(ctx context.Context, hash string) ([]byte, error)
+}
+
+// NewKVPlugins caches modules of up to maxBytes from next in the KV
+// binding kv.
+func NewKVPlugins(kv, direct js.Value, bg *Background, next pluginFetcher, keep time.Duration, maxBytes int) *KVPlugins {
+	return &KVPlugins{kv: kv, direct: direct, bg: bg, next: next, keep: keep, maxBytes: maxBytes}
+}
+
+func (p *KVPlugins) Plugin(ctx context.Context, hash string) ([]byte, error) {
+	key := "plugin:" + hash
+	if v, err := call(ctx, ioFor(ctx, p.direct), "kvGetBytes", p.kv, key); err == nil && v.Truthy() {
+		b := bytesFromJS(nil, v)
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) == hash {
+			return b, nil
+		}
+	}
+	b, err := p.next.Plugin(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) <= p.maxBytes {
+		p.bg.Later("kvPut", p.kv, key, bytesToJS(b), max(60, int(p.keep/time.Second)))
+	}
+	return b, nil
 }

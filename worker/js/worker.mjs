@@ -60,6 +60,10 @@ function makeOps(env) {
       if (token.abort) token.abort();
     },
     kvGet: (kv, key) => kv.get(key, "text"),
+    kvGetBytes: async (kv, key) => {
+      const b = await kv.get(key, "arrayBuffer");
+      return b === null ? null : new Uint8Array(b);
+    },
     kvPut: (kv, key, value, ttl) => kv.put(key, value, { expirationTtl: ttl }),
     postUsage: (body) => postUsage(env, body),
   };
