@@ -40,6 +40,11 @@ type Module struct {
 	// upload check (a short sample request) and fails at the edge on
 	// requests padded with long x-sy- headers.
 	Above int32
+	// Containing, when set, limits a Trap or Spin Route to requests whose
+	// RouteRequest JSON contains these bytes, such as an x-sy- header's
+	// name; the others get Decision. Such a module passes the upload check
+	// and fails at the edge on requests that carry the header.
+	Containing string
 	// ABIVersion is what sy_abi_version returns. Default 1.
 	ABIVersion int32
 	// NoRoute leaves the sy_route export out.
@@ -86,7 +91,14 @@ func (m Module) Raw() *Raw {
 	}
 	answer := Packed(DecisionAt, uint32(len(m.Decision)))
 	route := answer
+	data := []Data{{DecisionAt, []byte(m.Decision)}}
+	var locals []byte
 	switch {
+	case fail != nil && m.Containing != "":
+		at := uint32(DecisionAt + len(m.Decision))
+		data = append(data, Data{at, []byte(m.Containing)})
+		route = Code(searching(at, int32(len(m.Containing)), fail), answer)
+		locals = []byte{TypeI32, TypeI32}
 	case fail != nil && m.Above > 0:
 		route = Code([]byte{OpLocalGet, 1}, I32(m.Above), []byte{OpI32GtU, OpIf, BlockVoid}, fail, []byte{OpEnd}, answer)
 	case fail != nil:
@@ -95,11 +107,11 @@ func (m Module) Raw() *Raw {
 	r := &Raw{
 		MemoryPages:  m.MemoryPages,
 		ExportMemory: true,
-		Data:         []Data{{DecisionAt, []byte(m.Decision)}},
+		Data:         data,
 		Funcs: []Func{
 			{Name: "sy_abi_version", Results: []byte{TypeI32}, Body: I32(m.ABIVersion)},
 			{Name: "sy_alloc", Params: []byte{TypeI32}, Results: []byte{TypeI32}, Body: I32(RequestAt)},
-			Route(route),
+			{Name: "sy_route", Params: []byte{TypeI32, TypeI32}, Results: []byte{TypeI64}, Locals: locals, Body: route},
 		},
 		Padding: m.Padding,
 	}
@@ -111,6 +123,36 @@ func (m Module) Raw() *Raw {
 	}
 	return r
 }
+
+// searching is sy_route code (params ptr and len, locals 2 and 3 free)
+// that runs fail when the n bytes at pattern occur in the request.
+func searching(pattern uint32, n int32, fail []byte) []byte {
+	const ptr, size, i, j = 0, 1, 2, 3
+	get := func(l byte) []byte { return []byte{OpLocalGet, l} }
+	set := func(l byte) []byte { return []byte{opLocalSet, l} }
+	return Code(
+		[]byte{opBlock, BlockVoid, OpLoop, BlockVoid},
+		// Past the last place the pattern could start: not found.
+		get(i), I32(n), []byte{opI32Add}, get(size), []byte{OpI32GtU, OpBrIf, 1},
+		I32(0), set(j),
+		[]byte{opBlock, BlockVoid, OpLoop, BlockVoid},
+		get(j), I32(n), []byte{opI32Eq, OpIf, BlockVoid}, fail, []byte{OpEnd},
+		get(ptr), get(i), []byte{opI32Add}, get(j), []byte{opI32Add, opI32Load8U, 0, 0},
+		get(j), []byte{opI32Load8U, 0}, uleb(uint64(pattern)),
+		[]byte{OpI32Ne, OpBrIf, 1},
+		get(j), I32(1), []byte{opI32Add}, set(j), []byte{OpBr, 0, OpEnd, OpEnd},
+		get(i), I32(1), []byte{opI32Add}, set(i), []byte{OpBr, 0, OpEnd, OpEnd},
+	)
+}
+
+// Opcodes only this package uses.
+const (
+	opBlock     = 0x02
+	opLocalSet  = 0x21
+	opI32Load8U = 0x2d
+	opI32Eq     = 0x46
+	opI32Add    = 0x6a
+)
 
 // Route is an sy_route export doing body, whose code is joined.
 func Route(body ...[]byte) Func {

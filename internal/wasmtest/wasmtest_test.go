@@ -24,6 +24,7 @@ func TestModulesCompile(t *testing.T) {
 		{"decision", wasmtest.Decision(`{"action":"route"}`)},
 		{"trap above", wasmtest.Module{Route: wasmtest.Trap, Above: 100}.Bytes()},
 		{"spin", wasmtest.Module{Route: wasmtest.Spin}.Bytes()},
+		{"spin on a header", wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Spin, Containing: "x-sy-spin"}.Bytes()},
 		{"no route, import, padding", wasmtest.Module{NoRoute: true, Import: [2]string{"env", "f"}, Padding: 1000}.Bytes()},
 		{"call_indirect through a table", rec.Bytes()},
 		{"import added to a raw module", tiny.Importing(wasmtest.Func{Module: "sy", Name: "now_ms", Results: []byte{wasmtest.TypeI64}}).Bytes()},

@@ -43,6 +43,7 @@ func BenchmarkWorkers(b *testing.B) {
 		{"js-floor", floor + "/", "", "", false},
 		{"js-proxy-floor", floor + "/proxy", "", body("gpt-4o-mini", false), false},
 		{"worker-healthz", w.URL + "/healthz", "", "", false},
+		{"worker-models", w.URL + "/v1/models", w.APIKey, "", false},
 		{"worker-json", w.URL + "/v1/chat/completions", w.APIKey, body("openai/gpt-4o-mini", false), false},
 		{"worker-stream-ttfb", w.URL + "/v1/chat/completions", w.APIKey, body("openai/gpt-4o-mini", true), true},
 		{"worker-json-plugin", w.URL + "/v1/chat/completions", pluginKey, body("cheap", false), false},

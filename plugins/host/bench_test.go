@@ -35,23 +35,29 @@ var benchPlugins = func() []benchPlugin {
 // BenchmarkRoute is a warm call on the sample request: encoding the
 // request, the guest's work, decoding and checking the decision. p50-ns
 // and p99-ns are percentiles of the individual calls; ns/op is their
-// mean. The interpreter rows are the Workers edge's engine.
+// mean. The interpreter rows are the Workers edge's engine; the fuel rows
+// meter the module (fuel.go), with a budget no example comes near.
 func BenchmarkRoute(b *testing.B) {
 	for _, m := range benchPlugins {
 		for _, interpreter := range []bool{false, true} {
-			name := m.name
-			if interpreter {
-				name += "/interpreter"
+			for _, fuel := range []int64{-1, 1 << 40} {
+				name := m.name
+				if interpreter {
+					name += "/interpreter"
+				}
+				if fuel > 0 {
+					name += "/fuel"
+				}
+				b.Run(name, func(b *testing.B) { benchRoute(b, m.wasm(b), interpreter, fuel) })
 			}
-			b.Run(name, func(b *testing.B) { benchRoute(b, m.wasm(b), interpreter) })
 		}
 	}
 }
 
-func benchRoute(b *testing.B, wasm []byte, interpreter bool) {
+func benchRoute(b *testing.B, wasm []byte, interpreter bool, fuel int64) {
 	// A long deadline: on a busy machine one call in thousands stalls past
 	// 10ms, which would end the benchmark.
-	h := plugintest.NewHost(b, host.Config{CallTimeout: time.Second, Interpreter: interpreter})
+	h := plugintest.NewHost(b, host.Config{CallTimeout: time.Second, Interpreter: interpreter, Fuel: fuel, InitFuel: fuel})
 	p, err := h.Load(context.Background(), wasm)
 	if err != nil {
 		b.Fatal(err)

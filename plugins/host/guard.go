@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 )
 
 // guardEntries returns the module with an empty loop at the start of each
-// function that could otherwise run for long without passing a check.
+// function that could otherwise run for long without passing a check, and,
+// when initFuel > 0, with fuel metering (fuel.go) whose counter starts at
+// initFuel.
 //
 // wazero stops a call that runs past its deadline only where the code
 // checks, and it checks at loop headers only (not at calls). A function
@@ -24,12 +27,12 @@ import (
 // runs more than about checkBudget bytes of code. A function that reaches
 // a loop of its own before any branch or call already checks at entry and
 // is left alone.
-func guardEntries(wasm []byte) ([]byte, error) {
+func guardEntries(wasm []byte, initFuel int64) ([]byte, error) {
 	const importSection, codeSection = 2, 10
 	if len(wasm) < 8 {
 		return nil, errors.New("unexpected end of the module")
 	}
-	var imports, code []byte
+	var imports, globals, code []byte
 	for r := (reader{b: wasm, i: 8}); r.i < len(r.b); { // magic and version, checked by Load
 		id := r.byte()
 		payload := r.bytes(r.u32())
@@ -39,6 +42,8 @@ func guardEntries(wasm []byte) ([]byte, error) {
 		switch id {
 		case importSection:
 			imports = payload
+		case globalSection:
+			globals = payload
 		case codeSection:
 			code = payload
 		}
@@ -47,19 +52,65 @@ func guardEntries(wasm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	guard := guardPlan(countImportedFuncs(imports), bodies)
+	importedFuncs, importedGlobals := countImports(imports)
+	guard := guardPlan(importedFuncs, bodies)
+	var m *meter
+	if initFuel > 0 {
+		if importedFuncs < 0 {
+			return nil, errors.New("import section: cannot be read")
+		}
+		m, err = newMeter(initFuel, importedGlobals, globals)
+		if err != nil {
+			return nil, err
+		}
+	}
+	payloads := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		instrs := b.body[b.locals:]
+		if m != nil {
+			if instrs, err = m.body(instrs); err != nil {
+				return nil, fmt.Errorf("function %d: %w", importedFuncs+i, err)
+			}
+		}
+		if guard[i] {
+			instrs = append(slices.Clip(emptyLoop), instrs...)
+		}
+		if m == nil && !guard[i] {
+			payloads[i] = b.body
+			continue
+		}
+		payloads[i] = append(slices.Clip(b.body[:b.locals]), instrs...)
+	}
 
 	out := make([]byte, 0, len(wasm)+len(bodies)*len(emptyLoop)+16)
 	out = append(out, wasm[:8]...)
-	for r := (reader{b: wasm, i: 8}); r.i < len(r.b); {
-		id := r.byte()
-		payload := r.bytes(r.u32())
-		if id == codeSection {
-			payload = guardBodies(bodies, guard)
-		}
+	section := func(id byte, payload []byte) {
 		out = append(out, id)
 		out = binary.AppendUvarint(out, uint64(len(payload)))
 		out = append(out, payload...)
+	}
+	for r := (reader{b: wasm, i: 8}); r.i < len(r.b); {
+		id := r.byte()
+		payload := r.bytes(r.u32())
+		if m != nil {
+			for _, s := range m.missing(id) {
+				section(s.id, s.payload)
+			}
+		}
+		switch {
+		case id == codeSection:
+			payload = joinBodies(payloads)
+		case m != nil:
+			if payload, err = m.extend(id, payload); err != nil {
+				return nil, err
+			}
+		}
+		section(id, payload)
+	}
+	if m != nil {
+		for _, s := range m.missing(0xff) {
+			section(s.id, s.payload)
+		}
 	}
 	return out, nil
 }
@@ -116,35 +167,28 @@ func splitBodies(section []byte) ([]funcBody, error) {
 	return bodies, nil
 }
 
-func guardBodies(bodies []funcBody, guard []bool) []byte {
+// joinBodies makes a code section of function bodies.
+func joinBodies(bodies [][]byte) []byte {
 	size := 5
 	for _, b := range bodies {
-		size += len(b.body) + 5 + len(emptyLoop)
+		size += 5 + len(b)
 	}
 	out := binary.AppendUvarint(make([]byte, 0, size), uint64(len(bodies)))
-	for i, b := range bodies {
-		if !guard[i] {
-			out = binary.AppendUvarint(out, uint64(len(b.body)))
-			out = append(out, b.body...)
-			continue
-		}
-		out = binary.AppendUvarint(out, uint64(len(b.body)+len(emptyLoop)))
-		out = append(out, b.body[:b.locals]...)
-		out = append(out, emptyLoop...)
-		out = append(out, b.body[b.locals:]...)
+	for _, b := range bodies {
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
 	}
 	return out
 }
 
-// countImportedFuncs counts the function imports, which come first in the
-// function index space. It returns -1 for an import section it cannot
-// read.
-func countImportedFuncs(section []byte) int {
+// countImports counts the function and global imports, which come first
+// in their index spaces. It returns -1 functions for an import section it
+// cannot read.
+func countImports(section []byte) (funcs, globals int) {
 	if section == nil {
-		return 0
+		return 0, 0
 	}
 	r := reader{b: section}
-	funcs := 0
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		r.bytes(r.u32()) // module
 		r.bytes(r.u32()) // name
@@ -160,14 +204,15 @@ func countImportedFuncs(section []byte) int {
 		case 0x03: // global: value type, mutability
 			r.byte()
 			r.byte()
+			globals++
 		default:
 			r.fail("unknown import kind")
 		}
 	}
 	if r.err != nil {
-		return -1
+		return -1, 0
 	}
-	return funcs
+	return funcs, globals
 }
 
 // guardPlan says which bodies get an entry check. A module it cannot read

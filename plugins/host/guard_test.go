@@ -2,10 +2,13 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 
 	wt "github.com/switchyard-ai/switchyard/internal/wasmtest"
 )
@@ -17,7 +20,7 @@ func TestGuardEntries(t *testing.T) {
 	module := append(append([]byte{}, header...),
 		10, 8, 1, 6, 1, 2, 0x7f, 0x10, 0x00, 0x0b,
 		0, 3, 1, 'x', 9)
-	got, err := guardEntries(module)
+	got, err := guardEntries(module, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,17 +39,17 @@ func TestGuardEntries(t *testing.T) {
 		"data after a function":  {10, 5, 1, 2, 0, 0x0b, 0x0b},
 		"section id and no size": {10},
 	} {
-		if _, err := guardEntries(append(append([]byte{}, header...), bad...)); err == nil {
+		if _, err := guardEntries(append(append([]byte{}, header...), bad...), 0); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := guardEntries([]byte("\x00asm\x01")); err == nil {
+	if _, err := guardEntries([]byte("\x00asm\x01"), 0); err == nil {
 		t.Error("a module shorter than its header: no error")
 	}
 	// A count of four billion locals in a five-byte body must fail at
 	// once, not spin through the count.
 	start := time.Now()
-	if _, err := guardEntries(append(append([]byte{}, header...), 10, 8, 1, 6, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f)); err == nil {
+	if _, err := guardEntries(append(append([]byte{}, header...), 10, 8, 1, 6, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x7f), 0); err == nil {
 		t.Error("huge locals count: no error")
 	}
 	if took := time.Since(start); took > 100*time.Millisecond {
@@ -102,7 +105,8 @@ func TestGuardPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := guardPlan(countImportedFuncs(imports), bodies)
+			funcs, _ := countImports(imports)
+			got := guardPlan(funcs, bodies)
 			if c.want == nil {
 				if !slices.Contains(got, true) {
 					t.Errorf("nothing guarded")
@@ -113,5 +117,36 @@ func TestGuardPlan(t *testing.T) {
 				t.Errorf("guarded %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// The fuel counter goes after the imported and defined globals, in
+// sections that keep their order; wazero's validation checks the types.
+func TestMeterIndices(t *testing.T) {
+	module := slices.Concat([]byte("\x00asm\x01\x00\x00\x00"),
+		[]byte{1, 4, 1, 0x60, 0, 0},                                  // type () -> ()
+		[]byte{2, 10, 1, 3, 'e', 'n', 'v', 1, 'g', 0x03, 0x7f, 0x00}, // import env.g: i32
+		[]byte{3, 2, 1, 0},                                           // one function
+		[]byte{0, 2, 1, 'x'},                                         // a custom section
+		[]byte{6, 6, 1, 0x7f, 0x01, 0x41, 0x05, 0x0b},                // a mutable i32 global
+		[]byte{7, 5, 1, 1, 'f', 0, 0},                                // export f
+		[]byte{10, 7, 1, 5, 0, 0x03, 0x40, 0x0b, 0x0b})               // f: loop end
+	got, err := guardEntries(module, 1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, got); err != nil {
+		t.Fatalf("%v\n% x", err, got)
+	}
+	// Without a global or an export section, both are added in place.
+	bare := slices.Concat([]byte("\x00asm\x01\x00\x00\x00"), []byte{1, 4, 1, 0x60, 0, 0}, []byte{3, 2, 1, 0}, []byte{10, 4, 1, 2, 0, 0x0b})
+	if got, err = guardEntries(bare, 1234); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.CompileModule(ctx, got); err != nil {
+		t.Fatalf("%v\n% x", err, got)
 	}
 }

@@ -41,6 +41,16 @@ type Config struct {
 	// InitTimeout bounds instantiation, including `_initialize`, which for a
 	// Go plugin starts its runtime and is slower than a call. Default 1s.
 	InitTimeout time.Duration
+	// Fuel bounds the work of one Route call (sy_alloc, sy_route, sy_free)
+	// in fuel units, about bytes of WebAssembly code run (fuel.go); a call
+	// that uses it up fails as a KindTimeout. It stops a spinning plugin
+	// where the deadline cannot: on GOOS=js nothing preempts the
+	// interpreter to enforce it. Default: DefaultFuel on GOOS=js, off
+	// elsewhere, where the deadline suffices. Negative turns it off.
+	Fuel int64
+	// InitFuel bounds instantiation (a start function and `_initialize`)
+	// the same way when Fuel is on. Default DefaultInitFuel.
+	InitFuel int64
 	// Interpreter forces wazero's interpreter. It is always used when
 	// GOOS=js, where the compiler is unavailable; elsewhere the default is
 	// the compiler wherever wazero supports one.
@@ -59,6 +69,13 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Fuel budgets: about a hundred times what the AssemblyScript examples use
+// per call and to start (plugins/RATIONALE.md has the figures).
+const (
+	DefaultFuel     = 10_000_000
+	DefaultInitFuel = 10_000_000
+)
+
 func (c Config) withDefaults() Config {
 	if c.MaxModuleBytes <= 0 {
 		c.MaxModuleBytes = abi.NativeMaxModuleBytes
@@ -74,6 +91,15 @@ func (c Config) withDefaults() Config {
 	}
 	if runtime.GOOS == "js" {
 		c.Interpreter = true
+		if c.Fuel == 0 {
+			c.Fuel = DefaultFuel
+		}
+	}
+	switch {
+	case c.Fuel <= 0:
+		c.Fuel, c.InitFuel = 0, 0
+	case c.InitFuel <= 0:
+		c.InitFuel = DefaultInitFuel
 	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = 2 * runtime.GOMAXPROCS(0)
@@ -139,7 +165,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h.modCfg = wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions(abi.ExportInitialize).
+		// instantiate calls `_initialize` itself, once the fuel counter
+		// can be read.
+		WithStartFunctions().
 		WithWalltime(h.walltime, sys.ClockResolution(time.Millisecond)).
 		WithSysNanotime().
 		WithRandSource(rand.Reader)

@@ -90,7 +90,7 @@ func (h *Host) compile(ctx context.Context, l *loading, hash string, wasm []byte
 }
 
 func (h *Host) newPlugin(ctx context.Context, hash string, wasm []byte) (*Plugin, error) {
-	guarded, err := guardEntries(wasm)
+	guarded, err := guardEntries(wasm, h.cfg.InitFuel)
 	var compiled wazero.CompiledModule
 	if err == nil {
 		compiled, err = h.rt.CompileModule(ctx, guarded)
@@ -121,10 +121,10 @@ func (h *Host) newPlugin(ctx context.Context, hash string, wasm []byte) (*Plugin
 		return nil, &LoadError{Reason: "the module fails to start: " + err.Error(), Err: err}
 	}
 	defer inst.close()
-	version, err := inst.abiVersion(ctx, h.cfg.CallTimeout)
+	version, err := inst.abiVersion(ctx, h.cfg.CallTimeout, h.cfg.Fuel)
 	if err != nil {
 		p.release(ctx)
-		err := p.callError(inst, err, h.cfg.CallTimeout)
+		err := p.callError(inst, err, h.cfg.CallTimeout, h.cfg.Fuel)
 		return nil, &LoadError{Reason: abi.ExportABIVersion + " failed: " + err.Error(), Err: err}
 	}
 	if version != abi.Version {

@@ -40,6 +40,7 @@ type Plugin struct {
 	logs  map[string]logWindow // by tenant
 
 	peakPages   atomic.Uint32
+	peakFuel    atomic.Int64
 	releaseOnce sync.Once
 }
 
@@ -50,6 +51,10 @@ func (p *Plugin) Hash() string { return p.hash }
 // PeakMemoryPages is the largest linear memory, in 64 KiB pages, that any
 // instance of this plugin has had after a successful call.
 func (p *Plugin) PeakMemoryPages() uint32 { return p.peakPages.Load() }
+
+// PeakFuel is the most fuel (Config.Fuel) that any successful call of this
+// plugin has used; 0 when fuel is off.
+func (p *Plugin) PeakFuel() int64 { return p.peakFuel.Load() }
 
 // Close gives back one Load's hold on the plugin; the last one releases its
 // compiled code and instances. Calls in flight finish first.
@@ -140,6 +145,7 @@ type instance struct {
 	alloc, route, free api.Function
 	stack              [2]uint64
 	linear             *linearMemory
+	fuel               api.MutableGlobal // nil when fuel is off
 }
 
 func (p *Plugin) take(ctx context.Context, tenant string) (*instance, error) {
@@ -191,9 +197,19 @@ func (p *Plugin) instantiate(ctx context.Context, tenant string) (*instance, err
 	}))
 	mod, err := p.h.rt.InstantiateModule(ctx, p.compiled, p.h.modCfg)
 	if err != nil {
-		return nil, p.callError(inst, err, p.h.cfg.InitTimeout)
+		return nil, p.callError(inst, err, p.h.cfg.InitTimeout, p.h.cfg.InitFuel)
 	}
 	inst.mod = mod
+	if p.h.cfg.Fuel > 0 {
+		inst.fuel = mod.ExportedGlobal(fuelExport).(api.MutableGlobal)
+	}
+	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+		if _, err := init.Call(ctx); err != nil {
+			ce := p.callError(inst, err, p.h.cfg.InitTimeout, p.h.cfg.InitFuel)
+			inst.close()
+			return nil, ce
+		}
+	}
 	inst.mem = mod.Memory()
 	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	inst.route = mod.ExportedFunction(abi.ExportRoute)
@@ -208,9 +224,10 @@ func (inst *instance) close() {
 	_ = inst.mod.Close(context.Background())
 }
 
-func (inst *instance) abiVersion(ctx context.Context, timeout time.Duration) (uint32, error) {
+func (inst *instance) abiVersion(ctx context.Context, timeout time.Duration, fuel int64) (uint32, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	inst.refuel(fuel)
 	res, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
 	if err != nil {
 		return 0, err
@@ -221,10 +238,11 @@ func (inst *instance) abiVersion(ctx context.Context, timeout time.Duration) (ui
 // call is one round of the calling convention in ABI.md.
 func (p *Plugin) call(ctx context.Context, inst *instance, in []byte) (*abi.RouteDecision, error) {
 	inst.linear.refused = false // a module may have survived an earlier refusal
+	inst.refuel(p.h.cfg.Fuel)
 	s := inst.stack[:]
 	s[0] = uint64(len(in))
 	if err := inst.alloc.CallWithStack(ctx, s); err != nil {
-		return nil, p.callError(inst, err, p.h.cfg.CallTimeout)
+		return nil, p.callError(inst, err, p.h.cfg.CallTimeout, p.h.cfg.Fuel)
 	}
 	inPtr := uint32(s[0])
 	if inPtr == 0 {
@@ -235,7 +253,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, in []byte) (*abi.Rout
 	}
 	s[0], s[1] = uint64(inPtr), uint64(len(in))
 	if err := inst.route.CallWithStack(ctx, s); err != nil {
-		return nil, p.callError(inst, err, p.h.cfg.CallTimeout)
+		return nil, p.callError(inst, err, p.h.cfg.CallTimeout, p.h.cfg.Fuel)
 	}
 	outPtr, outLen := uint32(s[0]>>32), uint32(s[0])
 	if outLen > abi.MaxDecisionBytes {
@@ -253,11 +271,23 @@ func (p *Plugin) call(ctx context.Context, inst *instance, in []byte) (*abi.Rout
 		for _, buf := range [][2]uint64{{uint64(inPtr), uint64(len(in))}, {uint64(outPtr), uint64(outLen)}} {
 			s[0], s[1] = buf[0], buf[1]
 			if err := inst.free.CallWithStack(ctx, s); err != nil {
-				return nil, p.callError(inst, err, p.h.cfg.CallTimeout)
+				return nil, p.callError(inst, err, p.h.cfg.CallTimeout, p.h.cfg.Fuel)
 			}
 		}
 	}
+	if inst.fuel != nil {
+		used := p.h.cfg.Fuel - int64(inst.fuel.Get())
+		for old := p.peakFuel.Load(); used > old && !p.peakFuel.CompareAndSwap(old, used); old = p.peakFuel.Load() {
+		}
+	}
 	return d, nil
+}
+
+// refuel sets the instance's fuel counter to budget before a call.
+func (inst *instance) refuel(budget int64) {
+	if inst.fuel != nil {
+		inst.fuel.Set(uint64(budget))
+	}
 }
 
 // decodeDecision refuses unknown fields so that a misspelt field fails
@@ -281,9 +311,10 @@ func decodeDecision(b []byte) (*abi.RouteDecision, error) {
 	return d, nil
 }
 
-// callError names what went wrong in plain words. A failure after a
-// refused memory.grow is reported as memory, whatever form it took.
-func (p *Plugin) callError(inst *instance, err error, timeout time.Duration) *CallError {
+// callError names what went wrong in plain words. Running out of fuel is
+// a timeout, the same limit counted another way. A failure after a refused
+// memory.grow is reported as memory, whatever form it took.
+func (p *Plugin) callError(inst *instance, err error, timeout time.Duration, fuel int64) *CallError {
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
@@ -292,6 +323,9 @@ func (p *Plugin) callError(inst *instance, err error, timeout time.Duration) *Ca
 		case sys.ExitCodeContextCanceled:
 			return &CallError{Kind: KindTimeout, Detail: "the request was cancelled while the plugin ran"}
 		}
+	}
+	if inst.fuel != nil && int64(inst.fuel.Get()) < 0 {
+		return &CallError{Kind: KindTimeout, Detail: fmt.Sprintf("the plugin used up its fuel (%d units, about as many bytes of code run)", fuel)}
 	}
 	if inst.linear != nil && inst.linear.refused {
 		return &CallError{Kind: KindMemory, Detail: fmt.Sprintf("the plugin ran out of memory (cap %d pages, %s)", p.h.cfg.MaxMemoryPages, byteSize(int64(p.h.cfg.MaxMemoryPages)*65536))}
