@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"sort"
 	"strings"
@@ -43,6 +44,21 @@ type Config struct {
 	// WorkersMaxBytes is the largest module the Cloudflare Workers edge
 	// runs; larger uploads are accepted with a warning. Default 1 MiB.
 	WorkersMaxBytes int
+	// Mail configures the email outbox's sender. Default: no Mailer, so
+	// emails wait in the outbox; see MailConfig.
+	Mail MailConfig
+	// Payments takes card top-ups (control/billing over Stripe). Default
+	// nil: billing routes answer EUNAVAILABLE.
+	Payments PaymentProcessor
+	// Billing bounds top-ups and times auto top-ups; see BillingConfig.
+	Billing BillingConfig
+	// Notifier tells customers about receipts, low balances and failed
+	// auto top-ups (*BillingEmails does, by email). Default
+	// NopBillingNotifier.
+	Notifier BillingNotifier
+	// Logger receives what the service itself reports (billing alarms).
+	// Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Service is the control service's behaviour over a Store: validation,
@@ -59,6 +75,8 @@ type Service struct {
 	dummyHash string
 
 	prices atomic.Pointer[priceList]
+
+	outbox outboxSender
 }
 
 // priceList is the catalog indexed for pricing, cached by version.
@@ -92,11 +110,23 @@ func NewService(store Store, cfg Config) *Service {
 	if cfg.WorkersMaxBytes <= 0 {
 		cfg.WorkersMaxBytes = defaultWorkersBytes
 	}
+	cfg.Billing = cfg.Billing.withDefaults()
+	if cfg.Notifier == nil {
+		cfg.Notifier = NopBillingNotifier{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Mail.Logger == nil {
+		cfg.Mail.Logger = cfg.Logger
+	}
+	cfg.Mail = cfg.Mail.withDefaults()
 	return &Service{store: store, cfg: cfg, hashSem: make(chan struct{}, cfg.MaxConcurrentHashes)}
 }
 
 // Start checks the configuration and seeds the model catalog if the
-// database has never had one. Several replicas may start at once.
+// database has never had one. Several replicas may start at once. With a
+// Config.Mail.Mailer it also starts the outbox sender, which Close stops.
 func (s *Service) Start(ctx context.Context) error {
 	switch c := &s.cfg; {
 	case c.StartingCreditMicros < 0 || c.StartingCreditMicros > maxAdjustment:
@@ -106,6 +136,12 @@ func (s *Service) Start(ctx context.Context) error {
 	case c.SessionTTL < time.Minute:
 		return Errorf(EINVALID, "sessions must last at least a minute")
 	}
+	if err := s.cfg.Billing.validate(); err != nil {
+		return err
+	}
+	if err := s.cfg.Mail.validate(); err != nil {
+		return err
+	}
 	s.dummyOnce.Do(s.makeDummyHash)
 	models := make([]Model, len(s.cfg.Catalog))
 	copy(models, s.cfg.Catalog)
@@ -114,8 +150,20 @@ func (s *Service) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	_, err := s.store.SeedCatalog(ctx, models, s.now())
-	return err
+	if _, err := s.store.SeedCatalog(ctx, models, s.now()); err != nil {
+		return err
+	}
+	if s.cfg.Mail.Mailer != nil && !s.cfg.Mail.Manual {
+		s.startOutbox()
+	}
+	return nil
+}
+
+// Close stops what Start started. It is safe without Start and more than
+// once; it does not close the Store.
+func (s *Service) Close() error {
+	s.stopOutbox()
+	return nil
 }
 
 // Ping checks the database.
@@ -611,6 +659,9 @@ func (s *Service) IngestUsage(ctx context.Context, edgeID string, records []edge
 			res.Rejected = append(res.Rejected, rej)
 		}
 		sort.Slice(res.Rejected, func(i, j int) bool { return res.Rejected[i].Index < res.Rejected[j].Index })
+		if out.Accepted > 0 {
+			s.afterBalanceChange(ctx, debitedAccounts(in.Records), true)
+		}
 	}
 	return res, nil
 }

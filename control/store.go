@@ -24,6 +24,8 @@ type Store interface {
 	LedgerStore
 	UsageStore
 	PluginStore
+	OutboxStore
+	BillingStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

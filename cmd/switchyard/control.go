@@ -26,6 +26,12 @@ type storeFlags struct {
 	pluginMaxBytes int
 	// plugins checks plugin uploads; nil (admin) refuses them.
 	plugins control.PluginValidator
+	// mail sends the email outbox; the zero value (admin) sends nothing.
+	mail control.MailConfig
+	// links go into billing emails, which are queued whatever mail says.
+	links control.BillingLinks
+	// stripe, when set (control, dev), takes card top-ups.
+	stripe *stripeFlags
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
@@ -62,7 +68,7 @@ func (f *storeFlags) openServing(ctx context.Context) (svc *control.Service, clo
 		stopChecks()
 		return nil, nil, err
 	}
-	return svc, func() { st.Close(); stopChecks() }, nil
+	return svc, func() { svc.Close(); st.Close(); stopChecks() }, nil
 }
 
 // open opens the store, applies migrations and starts the service.
@@ -75,7 +81,19 @@ func (f *storeFlags) open(ctx context.Context) (*control.Service, *libsql.Store,
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := control.NewService(st, control.Config{StartingCreditMicros: f.credit, Plugins: f.plugins, PluginMaxBytes: f.pluginMaxBytes})
+	cfg := control.Config{StartingCreditMicros: f.credit, Plugins: f.plugins, PluginMaxBytes: f.pluginMaxBytes,
+		Mail: f.mail, Notifier: &control.BillingEmails{Outbox: st, Links: f.links}}
+	if f.stripe != nil {
+		on, err := f.stripe.apply(&cfg)
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		if !on {
+			slog.Warn("card top-ups are off: set SWITCHYARD_STRIPE_SECRET_KEY and SWITCHYARD_STRIPE_WEBHOOK_SECRET to take payments")
+		}
+	}
+	svc := control.NewService(st, cfg)
 	if err := svc.Start(ctx); err != nil {
 		st.Close()
 		return nil, nil, err
@@ -90,8 +108,20 @@ func runControl(ctx context.Context, args []string) error {
 	listen := fs.String("listen", envOr("SWITCHYARD_CONTROL_LISTEN", "127.0.0.1:8081"), "address to serve on (env SWITCHYARD_CONTROL_LISTEN)")
 	tokens := fs.String("edge-tokens", os.Getenv("SWITCHYARD_EDGE_TOKENS"), "comma-separated bearer tokens edges may use; several allow rotation (env SWITCHYARD_EDGE_TOKENS)")
 	secure := fs.Bool("secure-cookies", os.Getenv("SWITCHYARD_SECURE_COOKIES") == "true", "mark session cookies Secure behind a TLS-terminating proxy (env SWITCHYARD_SECURE_COOKIES=true)")
+	var mf smtpFlags
+	mf.register(fs)
+	sf.stripe = &stripeFlags{}
+	sf.stripe.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	mailCfg, mailOn, err := mf.config()
+	if err != nil {
+		return err
+	}
+	sf.mail, sf.links = mailCfg, control.BillingLinks{TopUpURL: mf.topUpURL}
+	if !mailOn {
+		slog.Warn("mail is not configured: billing emails stay in the outbox until -smtp-host (SWITCHYARD_SMTP_HOST) is set")
 	}
 	edgeTokens := splitList(*tokens)
 	if len(edgeTokens) == 0 {

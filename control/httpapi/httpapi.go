@@ -114,6 +114,7 @@ func (h *Handler) routes() {
 	api("POST /api/v1/plugins/{id}/activate", h.authed(h.activatePlugin))
 	api("POST /api/v1/plugins/rollback", h.authed(h.rollbackPlugin))
 	api("POST /api/v1/plugins/deactivate", h.authed(h.deactivatePlugin))
+	h.billingRoutes(api)
 
 	h.mux.HandleFunc("GET /edge/v1/keys/{hash}", h.edge(h.edgeKey))
 	h.mux.HandleFunc("GET /edge/v1/plugins/{hash}", h.edge(h.edgePlugin))
