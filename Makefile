@@ -43,6 +43,8 @@ bin/tools/mailpit:
 bench: build plugins
 	$(GO) test -run '^$$' -bench . -benchmem ./worker/...
 	$(GO) run ./internal/loadgen/cmd -edge-bin $(BIN)
+	$(GO) test -run '^$$' -bench Workers -benchtime 300x ./internal/workerdtest/
+	$(GO) test -run '^$$' -bench WebhookDeliveries -benchtime 4000x ./control/httpapi/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./worker/providers/openai/
