@@ -25,6 +25,9 @@ type Account struct {
 	Status         string    `json:"status"`
 	BalanceMicros  int64     `json:"balance_micros"`
 	CreatedAt      time.Time `json:"created_at"`
+	// ClosedAt is when the owner deleted the account (Status
+	// AccountClosed); nil for an open account.
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
 }
 
 // AccountCreate is what signing up takes.
@@ -53,6 +56,15 @@ const (
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 func (c *AccountCreate) validate() error {
+	if err := c.validateProfile(); err != nil {
+		return err
+	}
+	return checkPassword(c.Password)
+}
+
+// validateProfile checks and normalises every field but the password,
+// for sign-up and for corrections.
+func (c *AccountCreate) validateProfile() error {
 	c.Email = normalizeEmail(c.Email)
 	c.Name = strings.TrimSpace(c.Name)
 	if c.Name == "" {
@@ -73,10 +85,7 @@ func (c *AccountCreate) validate() error {
 	if err := checkText("billing_address", c.BillingAddress, maxAddressLen, true); err != nil {
 		return err
 	}
-	if err := checkPhone(c.Phone); err != nil {
-		return err
-	}
-	return checkPassword(c.Password)
+	return checkPhone(c.Phone)
 }
 
 func checkEmail(s string) error {

@@ -145,6 +145,8 @@ func (s *Service) applyPaymentEvent(ctx context.Context, ev *PaymentEvent) (*Pay
 		return out, nil
 	}
 	pay := out.Payment
+	s.audit(WithActor(ctx, ActorSystem), AuditEntry{AccountID: pay.AccountID, Action: ActionPaymentApplied,
+		Target: pay.PaymentIntentID, Detail: ev.Type + " → " + pay.Status})
 	if out.CreditedMicros > 0 || ev.Kind == PaymentFailed && pay.Kind == PaymentKindAutoTopUp {
 		st, err := s.billingState(ctx, pay.AccountID)
 		if err != nil {

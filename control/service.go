@@ -59,6 +59,17 @@ type Config struct {
 	// Logger receives what the service itself reports (billing alarms).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Retention sets how long records are kept and how often the
+	// retention job runs; see RetentionConfig.
+	Retention RetentionConfig
+	// Abuse bounds sign-in guessing and sets the spend-anomaly rule; see
+	// AbuseConfig.
+	Abuse AbuseConfig
+	// Keyring seals billing addresses and phone numbers at rest (every
+	// field in SealedFields) with AES-256-GCM. Default nil: they are
+	// stored in plain text and Start logs a warning; `switchyard control`
+	// refuses to start without a key.
+	Keyring *Keyring
 }
 
 // Service is the control service's behaviour over a Store: validation,
@@ -76,7 +87,9 @@ type Service struct {
 
 	prices atomic.Pointer[priceList]
 
-	outbox outboxSender
+	outbox    outboxSender
+	retention retentionLoop
+	abuse     *abuseState
 }
 
 // priceList is the catalog indexed for pricing, cached by version.
@@ -121,12 +134,16 @@ func NewService(store Store, cfg Config) *Service {
 		cfg.Mail.Logger = cfg.Logger
 	}
 	cfg.Mail = cfg.Mail.withDefaults()
-	return &Service{store: store, cfg: cfg, hashSem: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	cfg.Retention = cfg.Retention.withDefaults()
+	cfg.Abuse = cfg.Abuse.withDefaults()
+	return &Service{store: store, cfg: cfg, hashSem: make(chan struct{}, cfg.MaxConcurrentHashes),
+		abuse: newAbuseState(cfg.Abuse)}
 }
 
 // Start checks the configuration and seeds the model catalog if the
 // database has never had one. Several replicas may start at once. With a
-// Config.Mail.Mailer it also starts the outbox sender, which Close stops.
+// Config.Mail.Mailer it also starts the outbox sender, and with a
+// Config.Retention.Interval the retention job; Close stops both.
 func (s *Service) Start(ctx context.Context) error {
 	switch c := &s.cfg; {
 	case c.StartingCreditMicros < 0 || c.StartingCreditMicros > maxAdjustment:
@@ -142,6 +159,12 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.cfg.Mail.validate(); err != nil {
 		return err
 	}
+	if err := s.cfg.Retention.validate(); err != nil {
+		return err
+	}
+	if s.cfg.Keyring == nil {
+		s.cfg.Logger.Warn("no encryption key: billing addresses and phone numbers are stored in plain text")
+	}
 	s.dummyOnce.Do(s.makeDummyHash)
 	models := make([]Model, len(s.cfg.Catalog))
 	copy(models, s.cfg.Catalog)
@@ -156,6 +179,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.cfg.Mail.Mailer != nil && !s.cfg.Mail.Manual {
 		s.startOutbox()
 	}
+	if s.cfg.Retention.Interval > 0 {
+		s.startRetention()
+	}
 	return nil
 }
 
@@ -163,6 +189,7 @@ func (s *Service) Start(ctx context.Context) error {
 // once; it does not close the Store.
 func (s *Service) Close() error {
 	s.stopOutbox()
+	s.stopRetention()
 	return nil
 }
 
@@ -213,7 +240,11 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountCreate) (*Account
 		grant = &LedgerEntry{AccountID: a.ID, Kind: LedgerAdjustment, AmountMicros: s.cfg.StartingCreditMicros,
 			Note: "starting credit", CreatedAt: now}
 	}
-	if err := s.store.CreateAccount(ctx, a, hash, grant); err != nil {
+	sealed, err := s.sealAccount(a)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateAccount(ctx, sealed, hash, grant); err != nil {
 		return nil, err
 	}
 	if grant != nil {
@@ -240,13 +271,22 @@ type Session struct {
 // # Errors
 //
 // EUNAUTHORIZED for an unknown email or a wrong password, with the same
-// message and about the same delay for both.
+// message and about the same delay for both; ETHROTTLED (a
+// *ThrottledError) once the client's address (WithClient) or the email
+// has used up its failures (Config.Abuse). Every checked attempt is
+// audited; throttling once each time a bound is used up.
 func (s *Service) Login(ctx context.Context, email, password string) (*Account, *Session, error) {
 	denied := Errorf(EUNAUTHORIZED, "invalid email or password")
+	email = normalizeEmail(email)
+	if wait, ok := s.loginWait(ctx, email); ok {
+		return nil, nil, throttled(wait)
+	}
 	if len(password) > maxPasswordLen {
+		s.loginFailed(ctx, email, "")
+		s.audit(ctx, AuditEntry{Action: ActionLogin, Result: AuditDenied})
 		return nil, nil, denied
 	}
-	a, hash, err := s.store.AccountCredentials(ctx, normalizeEmail(email))
+	a, hash, err := s.store.AccountCredentials(ctx, email)
 	switch {
 	case ErrorCode(err) == ENOTFOUND:
 		s.dummyOnce.Do(s.makeDummyHash)
@@ -263,12 +303,22 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Account, 
 		return nil, nil, verr
 	}
 	if !ok || a == nil {
+		var id string
+		if a != nil {
+			id = a.ID
+		}
+		s.audit(ctx, AuditEntry{AccountID: id, Action: ActionLogin, Result: AuditDenied})
+		s.loginFailed(ctx, email, id)
 		return nil, nil, denied
+	}
+	if err := s.openAccount(a); err != nil {
+		return nil, nil, err
 	}
 	sess, err := s.openSession(ctx, a.ID)
 	if err != nil {
 		return nil, nil, err
 	}
+	s.audit(ctx, AuditEntry{AccountID: a.ID, Action: ActionLogin})
 	return a, sess, nil
 }
 
@@ -278,6 +328,7 @@ func (s *Service) Signup(ctx context.Context, in AccountCreate) (*Account, *Sess
 	if err != nil {
 		return nil, nil, err
 	}
+	s.audit(ctx, AuditEntry{AccountID: a.ID, Action: ActionSignup})
 	sess, err := s.openSession(ctx, a.ID)
 	if err != nil {
 		return nil, nil, err
@@ -327,22 +378,33 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Account, err
 	if t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt) {
 		return nil, denied
 	}
-	return a, nil
+	return s.opened(a, nil)
 }
 
 // Account returns an account with its current balance.
 func (s *Service) Account(ctx context.Context, id string) (*Account, error) {
-	return s.store.Account(ctx, id)
+	return s.opened(s.store.Account(ctx, id))
 }
 
 // AccountByEmail finds an account for operators.
 func (s *Service) AccountByEmail(ctx context.Context, email string) (*Account, error) {
 	a, _, err := s.store.AccountCredentials(ctx, normalizeEmail(email))
-	return a, err
+	return s.opened(a, err)
 }
 
 // Accounts lists every account, for operators.
-func (s *Service) Accounts(ctx context.Context) ([]Account, error) { return s.store.Accounts(ctx) }
+func (s *Service) Accounts(ctx context.Context) ([]Account, error) {
+	accounts, err := s.store.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range accounts {
+		if err := s.openAccount(&accounts[i]); err != nil {
+			return nil, err
+		}
+	}
+	return accounts, nil
+}
 
 // SetAccountStatus suspends (AccountSuspended) or reinstates
 // (AccountActive) an account. The edge stops serving a suspended account's
@@ -628,7 +690,7 @@ func (s *Service) IngestUsage(ctx context.Context, edgeID string, records []edge
 	seen := make(map[string]struct{}, len(records))
 	for i := range records {
 		r := &records[i]
-		if err := checkUsageRecord(r, now); err != nil {
+		if err := s.checkIngest(r, now); err != nil {
 			rej := edgeapi.Rejection{Index: i, Reason: ErrorMessage(err)}
 			if checkIdent("request_id", r.RequestID, maxRequestIDLen) == nil {
 				rej.RequestID = r.RequestID
@@ -661,6 +723,7 @@ func (s *Service) IngestUsage(ctx context.Context, edgeID string, records []edge
 		sort.Slice(res.Rejected, func(i, j int) bool { return res.Rejected[i].Index < res.Rejected[j].Index })
 		if out.Accepted > 0 {
 			s.afterBalanceChange(ctx, debitedAccounts(in.Records), true)
+			s.checkSpend(ctx, in.Records)
 		}
 	}
 	return res, nil

@@ -26,6 +26,10 @@ type Store interface {
 	PluginStore
 	OutboxStore
 	BillingStore
+	RightsStore
+	RetentionStore
+	AuditStore
+	AbuseStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error

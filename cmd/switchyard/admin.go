@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
@@ -24,6 +25,13 @@ Operator commands on the control database; each prints JSON.
   set-price       -model ID -input N -output N [-cached N -context N -kind chat|embedding]
   usage           [-account ID] [-from RFC3339 -to RFC3339] [-group-by day|model|key]
   models          list the catalog
+  suspend         ACCOUNT_ID -reason TEXT   (the edge refuses its keys within the snapshot TTL, 30s)
+  restore         ACCOUNT_ID                (reinstates it and clears its spend flag)
+  audit           [-account ID] [-limit N] [-cursor C]   the audit log, newest first
+  rotate-key      [-batch N]   re-seal encrypted fields under SWITCHYARD_ENCRYPTION_KEY_ID
+  retention run   [-retention-usage 90d ...]   run the retention job now; prints what it deleted
+
+Every command is recorded in the audit log with actor "operator".
 `
 
 // runAdmin runs one operator command against the database directly, so it
@@ -34,6 +42,16 @@ func runAdmin(ctx context.Context, args []string) error {
 		return errors.New("missing command")
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "rotate-key" {
+		return runRotateKey(operatorContext(ctx), args)
+	}
+	if cmd == "retention" {
+		return runAdminRetention(operatorContext(ctx), args, os.Stdout)
+	}
+	var target string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		target, args = args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	var sf storeFlags
 	sf.register(fs)
@@ -61,10 +79,20 @@ func runAdmin(ctx context.Context, args []string) error {
 		from     = fs.String("from", "", "usage from (RFC3339), default 30 days ago")
 		to       = fs.String("to", "", "usage to (RFC3339), default now")
 		groupBy  = fs.String("group-by", "day", "usage grouping: day, model or key")
+		reason   = fs.String("reason", "", "why the account is suspended (audit log only)")
+		limit    = fs.Int("limit", 0, "audit entries per page (default 100, at most 1000)")
+		cursor   = fs.String("cursor", "", "audit page cursor (next_cursor of the previous page)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if target == "" {
+		target = fs.Arg(0)
+	}
+	if target == "" {
+		target = *account
+	}
+	ctx = operatorContext(ctx)
 	svc, st, err := sf.open(ctx)
 	if err != nil {
 		return err
@@ -90,6 +118,17 @@ func runAdmin(ctx context.Context, args []string) error {
 		out = map[string]int{"catalog_version": version}
 	case "models":
 		out, err = svc.Catalog(ctx)
+	case "suspend":
+		if strings.TrimSpace(*reason) == "" {
+			return errors.New("suspend needs -reason")
+		}
+		err = svc.SuspendAccount(ctx, target, *reason)
+		out = map[string]string{"account_id": target, "status": control.AccountSuspended}
+	case "restore":
+		err = svc.RestoreAccount(ctx, target)
+		out = map[string]string{"account_id": target, "status": control.AccountActive}
+	case "audit":
+		out, err = svc.AuditLog(ctx, *account, *cursor, *limit)
 	case "usage":
 		q := control.UsageQuery{AccountID: *account, GroupBy: *groupBy, To: time.Now().UTC()}
 		q.From = q.To.AddDate(0, 0, -30)
@@ -108,6 +147,10 @@ func runAdmin(ctx context.Context, args []string) error {
 		fmt.Fprint(os.Stderr, adminUsage)
 		return fmt.Errorf("unknown admin command %q", cmd)
 	}
+	if cmd != "suspend" && cmd != "restore" {
+		// suspend and restore are recorded by the service, with the reason.
+		auditAdmin(ctx, svc, cmd, target, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -118,4 +161,27 @@ func runAdmin(ctx context.Context, args []string) error {
 
 func edgeLimits(rpm, tpm int, capMicros int64) edgeapi.Limits {
 	return edgeapi.Limits{RequestsPerMinute: rpm, TokensPerMinute: tpm, MonthlySpendCapMicros: capMicros}
+}
+
+// operatorContext marks what the command does as the operator's, from
+// this machine and user, for the audit log.
+func operatorContext(ctx context.Context) context.Context {
+	who := "switchyard admin"
+	if u := os.Getenv("USER"); u != "" {
+		who += " (user " + u + ")"
+	}
+	return control.WithClient(control.WithActor(ctx, control.ActorOperator), "local", who)
+}
+
+// auditAdmin records an admin command; a failure to record is reported on
+// stderr but does not change the command's outcome.
+func auditAdmin(ctx context.Context, svc *control.Service, cmd, accountID string, cmdErr error) {
+	result := control.AuditOK
+	if cmdErr != nil {
+		result = control.AuditFailed
+	}
+	if err := svc.Audit(ctx, control.AuditEntry{AccountID: accountID, Action: "admin." + cmd, Target: accountID,
+		Result: result}); err != nil {
+		fmt.Fprintf(os.Stderr, "switchyard admin: audit log: %v\n", err)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +31,12 @@ type storeFlags struct {
 	links control.BillingLinks
 	// stripe, when set (control, dev), takes card top-ups.
 	stripe *stripeFlags
+	// keys says what to do without SWITCHYARD_ENCRYPTION_KEYS; see
+	// loadKeyring.
+	keys keyPolicy
+	// retention, when set (control, admin retention run), sets the
+	// retention job's periods and interval.
+	retention *retentionFlags
 }
 
 func (f *storeFlags) register(fs *flag.FlagSet) {
@@ -77,12 +82,20 @@ func (f *storeFlags) open(ctx context.Context) (*control.Service, *libsql.Store,
 	if url == "" {
 		url = libsql.FileURL(f.dataDir)
 	}
+	keyring, err := loadKeyring(f.keys, f.dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := libsql.Open(ctx, url, libsql.Options{AuthToken: f.authToken})
 	if err != nil {
 		return nil, nil, err
 	}
 	cfg := control.Config{StartingCreditMicros: f.credit, Plugins: f.plugins, PluginMaxBytes: f.pluginMaxBytes,
-		Mail: f.mail, Notifier: &control.BillingEmails{Outbox: st, Links: f.links}}
+		Mail: f.mail, Notifier: &control.BillingEmails{Outbox: st, Links: f.links},
+		Abuse: control.AbuseConfig{Links: f.links}, Keyring: keyring}
+	if f.retention != nil {
+		cfg.Retention = f.retention.cfg
+	}
 	if f.stripe != nil {
 		on, err := f.stripe.apply(&cfg)
 		if err != nil {
@@ -108,10 +121,18 @@ func runControl(ctx context.Context, args []string) error {
 	listen := fs.String("listen", envOr("SWITCHYARD_CONTROL_LISTEN", "127.0.0.1:8081"), "address to serve on (env SWITCHYARD_CONTROL_LISTEN)")
 	tokens := fs.String("edge-tokens", os.Getenv("SWITCHYARD_EDGE_TOKENS"), "comma-separated bearer tokens edges may use; several allow rotation (env SWITCHYARD_EDGE_TOKENS)")
 	secure := fs.Bool("secure-cookies", os.Getenv("SWITCHYARD_SECURE_COOKIES") == "true", "mark session cookies Secure behind a TLS-terminating proxy (env SWITCHYARD_SECURE_COOKIES=true)")
+	var tf tlsFlags
+	tf.register(fs)
+	clientIPHeader := fs.String("client-ip-header", os.Getenv("SWITCHYARD_CLIENT_IP_HEADER"), "header a proxy in front puts the client's address in (X-Forwarded-For, CF-Connecting-IP), for audit entries and sign-in throttling; only when every request comes through that proxy (env SWITCHYARD_CLIENT_IP_HEADER)")
 	var mf smtpFlags
 	mf.register(fs)
 	sf.stripe = &stripeFlags{}
 	sf.stripe.register(fs)
+	sf.keys = keysRequired
+	sf.retention = &retentionFlags{}
+	if err := sf.retention.register(fs, true); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,17 +148,21 @@ func runControl(ctx context.Context, args []string) error {
 	if len(edgeTokens) == 0 {
 		return errors.New("-edge-tokens (or SWITCHYARD_EDGE_TOKENS) is required: edges could not connect without one")
 	}
+	tlsCfg, err := tf.config()
+	if err != nil {
+		return err
+	}
 	svc, closeSvc, err := sf.openServing(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeSvc()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listenService("control service", *listen, tlsCfg)
 	if err != nil {
 		return err
 	}
-	slog.Info("control service listening", "addr", ln.Addr().String())
-	return serveHTTP(ctx, ln, httpapi.New(svc, httpapi.Config{EdgeTokens: edgeTokens, SecureCookies: *secure}))
+	return serveHTTP(ctx, ln, httpapi.New(svc, httpapi.Config{EdgeTokens: edgeTokens, SecureCookies: *secure,
+		ClientIPHeader: *clientIPHeader}))
 }
 
 func splitList(s string) []string {

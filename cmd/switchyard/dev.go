@@ -48,6 +48,7 @@ func dev(ctx context.Context, f edgeFlags, sf storeFlags, controlListen string, 
 		return err
 	}
 
+	sf.keys = keysDev
 	svc, closeSvc, err := sf.openServing(ctx)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,6 +42,9 @@ type edgeFlags struct {
 	// trustCountry lets CF-IPCountry tell plugins the client's country.
 	trustCountry bool
 	authFailures int
+	// tls, when set (edge's -tls-cert), serves TLS; dev serves loopback
+	// plain HTTP.
+	tls *tls.Config
 }
 
 func (f *edgeFlags) register(fs *flag.FlagSet) {
@@ -78,7 +82,13 @@ func runEdge(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
 	var f edgeFlags
 	f.register(fs)
+	var tf tlsFlags
+	tf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if f.tls, err = tf.config(); err != nil {
 		return err
 	}
 	file, err := setup.Load(f.config)
@@ -162,7 +172,7 @@ func serveEdge(ctx context.Context, f edgeFlags, file *setup.File, env setup.Env
 	if conn != nil {
 		go syncCatalog(ctx, g, conn)
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := listenService("edge", f.listen, f.tls)
 	if err != nil {
 		return err
 	}

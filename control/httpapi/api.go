@@ -12,22 +12,61 @@ type accountHandler func(w http.ResponseWriter, r *http.Request, a *control.Acco
 
 // authed admits requests carrying a management token (Authorization:
 // Bearer) or a session cookie. A bearer header wins, so a script's token
-// is never mistaken for a browser session.
+// is never mistaken for a browser session. A state-changing request
+// authenticated by the cookie must also carry the session's CSRF token
+// (csrf.go); a bearer token cannot be sent by another site, so it needs
+// none.
 func (h *Handler) authed(next accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
-		if !ok && r.Header.Get("Authorization") == "" {
-			if c, err := r.Cookie(SessionCookie); err == nil {
-				token = c.Value
-			}
+		session, cookie := sessionSecret(r)
+		if !ok && cookie {
+			token = session
 		}
 		a, err := h.svc.Authenticate(r.Context(), token)
 		if err != nil {
 			h.error(w, r, err)
 			return
 		}
+		if s := scopeOf(r); s != nil {
+			s.accountID = a.ID
+		}
+		if !ok && !safeMethod(r.Method) && !validCSRF(r, session) {
+			h.error(w, r, &httpError{http.StatusForbidden, control.EFORBIDDEN,
+				"missing or invalid CSRF token: send the " + CSRFHeader + " header the sign-in answered with"})
+			return
+		}
 		next(w, r, a)
 	}
+}
+
+// sessionSecret returns the session cookie's value, unless the request
+// carries an Authorization header (which then decides).
+func sessionSecret(r *http.Request) (string, bool) {
+	if r.Header.Get("Authorization") != "" {
+		return "", false
+	}
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return "", false
+	}
+	return c.Value, true
+}
+
+// sessionAccount is an Account as the session's owner sees it: with the
+// CSRF token its page must send back, also in the X-CSRF-Token header.
+type sessionAccount struct {
+	*control.Account
+	CSRFToken string `json:"csrf_token,omitempty"`
+}
+
+func withCSRF(w http.ResponseWriter, a *control.Account, sessionSecret string) sessionAccount {
+	if sessionSecret == "" {
+		return sessionAccount{Account: a}
+	}
+	tok := csrfToken(sessionSecret)
+	w.Header().Set(CSRFHeader, tok)
+	return sessionAccount{Account: a, CSRFToken: tok}
 }
 
 func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, s *control.Session) {
@@ -55,7 +94,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, r, s)
-	writeJSON(w, http.StatusCreated, a)
+	writeJSON(w, http.StatusCreated, withCSRF(w, a, s.Token))
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +112,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, r, s)
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, withCSRF(w, a, s.Token))
 }
 
 // logout ends the browser session, if any; a management token is left
@@ -91,7 +130,8 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, a *control.Acco
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request, a *control.Account) {
-	writeJSON(w, http.StatusOK, a)
+	session, _ := sessionSecret(r)
+	writeJSON(w, http.StatusOK, withCSRF(w, a, session))
 }
 
 func (h *Handler) ledger(w http.ResponseWriter, r *http.Request, a *control.Account) {
@@ -134,6 +174,7 @@ func (h *Handler) createToken(w http.ResponseWriter, r *http.Request, a *control
 		h.error(w, r, err)
 		return
 	}
+	setAuditTarget(r, t.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"token": t, "secret": secret})
 }
 
@@ -165,6 +206,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, a *control.A
 		h.error(w, r, err)
 		return
 	}
+	setAuditTarget(r, k.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"key": k, "secret": secret})
 }
 

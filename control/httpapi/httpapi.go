@@ -18,7 +18,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
 )
@@ -35,8 +37,14 @@ type Config struct {
 	Logger *slog.Logger
 	// SecureCookies marks the session cookie Secure even on plain HTTP, for
 	// a TLS-terminating proxy in front. Default false: Secure exactly when
-	// the request arrived over TLS.
+	// the request arrived over TLS. HSTS follows the same rule.
 	SecureCookies bool
+	// ClientIPHeader names the header a proxy in front puts the client's
+	// address in ("X-Forwarded-For", whose last entry is taken, or
+	// "CF-Connecting-IP"); audit entries and sign-in throttling use it.
+	// Only set it when every request comes through that proxy, since a
+	// client can send the header too. Default "": the connection's peer.
+	ClientIPHeader string
 	// MaxBodyBytes bounds /api/v1 request bodies. Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxUsageBatchBytes bounds a usage batch body. Default 32 MiB.
@@ -89,7 +97,7 @@ func (h *Handler) routes() {
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, &httpError{http.StatusForbidden, control.EFORBIDDEN, "cross-origin request refused"})
 	}))
-	api := func(pattern string, fn http.HandlerFunc) { h.mux.Handle(pattern, csrf.Handler(fn)) }
+	api := func(pattern string, fn http.HandlerFunc) { h.mux.Handle(pattern, csrf.Handler(h.audited(pattern, fn))) }
 
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 
@@ -114,7 +122,11 @@ func (h *Handler) routes() {
 	api("POST /api/v1/plugins/{id}/activate", h.authed(h.activatePlugin))
 	api("POST /api/v1/plugins/rollback", h.authed(h.rollbackPlugin))
 	api("POST /api/v1/plugins/deactivate", h.authed(h.deactivatePlugin))
+	api("GET /api/v1/audit", h.authed(h.auditLog))
+	api("GET /api/v1/spend-guard", h.authed(h.spendGuard))
+	api("PUT /api/v1/spend-guard", h.authed(h.setSpendGuard))
 	h.billingRoutes(api)
+	h.rightsRoutes(api)
 
 	h.mux.HandleFunc("GET /edge/v1/keys/{hash}", h.edge(h.edgeKey))
 	h.mux.HandleFunc("GET /edge/v1/plugins/{hash}", h.edge(h.edgePlugin))
@@ -132,7 +144,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", hex.EncodeToString(id[:]))
 	// Every answer here is private to its caller or changes often.
 	w.Header().Set("Cache-Control", "no-store")
-	h.mux.ServeHTTP(w, r)
+	if r.TLS != nil || h.cfg.SecureCookies {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	}
+	h.mux.ServeHTTP(w, r.WithContext(control.WithClient(r.Context(), h.clientIP(r), r.UserAgent())))
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +184,7 @@ var statusOf = map[string]int{
 	control.EUNAUTHORIZED: http.StatusUnauthorized,
 	control.EFORBIDDEN:    http.StatusForbidden,
 	control.EINTERNAL:     http.StatusInternalServerError,
+	control.ETHROTTLED:    http.StatusTooManyRequests,
 }
 
 // error writes err as the API's error object. Internal errors are logged
@@ -185,6 +201,9 @@ func (h *Handler) error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if he.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchyard"`)
+	}
+	if wait, ok := control.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	}
 	var body struct {
 		Error struct {

@@ -8,7 +8,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 )
 
-const accountColumns = `id, name, email, company, billing_address, phone, status, balance_micros, created_at`
+const accountColumns = `id, name, email, company, billing_address, phone, status, balance_micros, created_at, closed_at`
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -17,13 +17,24 @@ type scanner interface {
 func scanAccount(row scanner, extra ...any) (*control.Account, error) {
 	var a control.Account
 	var created int64
+	var closed sql.NullInt64
 	dest := append([]any{&a.ID, &a.Name, &a.Email, &a.Company, &a.BillingAddress, &a.Phone, &a.Status,
-		&a.BalanceMicros, &created}, extra...)
+		&a.BalanceMicros, &created, &closed}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	a.CreatedAt = fromMs(created)
+	closedAccount(&a, closed)
 	return &a, nil
+}
+
+// closedAccount marks a closed account as such: its row says suspended,
+// so that every path that checks the status refuses it too.
+func closedAccount(a *control.Account, closed sql.NullInt64) {
+	if closed.Valid {
+		a.ClosedAt = timePtr(closed)
+		a.Status = control.AccountClosed
+	}
 }
 
 func (s *Store) CreateAccount(ctx context.Context, a *control.Account, passwordHash string, grant *control.LedgerEntry) error {
@@ -53,7 +64,7 @@ func (s *Store) Account(ctx context.Context, id string) (*control.Account, error
 func (s *Store) AccountCredentials(ctx context.Context, email string) (*control.Account, string, error) {
 	var hash string
 	a, err := scanAccount(s.db.QueryRowContext(ctx,
-		`SELECT `+accountColumns+`, password_hash FROM accounts WHERE email = ?`, email), &hash)
+		`SELECT `+accountColumns+`, password_hash FROM accounts WHERE email = ? AND closed_at IS NULL`, email), &hash)
 	if err != nil {
 		return nil, "", notFound(err, "account")
 	}
@@ -79,7 +90,7 @@ func (s *Store) Accounts(ctx context.Context) ([]control.Account, error) {
 
 func (s *Store) SetAccountStatus(ctx context.Context, id, status string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		return mustAffect(tx.ExecContext(ctx, `UPDATE accounts SET status = ? WHERE id = ?`, status, id))("account")
+		return mustAffect(tx.ExecContext(ctx, `UPDATE accounts SET status = ? WHERE id = ? AND closed_at IS NULL`, status, id))("account")
 	})
 }
 
@@ -132,7 +143,7 @@ func (s *Store) TokenAccount(ctx context.Context, hash string) (*control.Token, 
 	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+`,
 			a.id, a.name, a.email, a.company, a.billing_address, a.phone, a.status, a.balance_micros, a.created_at
 		FROM tokens t JOIN accounts a ON a.id = t.account_id
-		WHERE t.hash = ? AND t.revoked_at IS NULL`, hash),
+		WHERE t.hash = ? AND t.revoked_at IS NULL AND a.closed_at IS NULL`, hash),
 		&a.ID, &a.Name, &a.Email, &a.Company, &a.BillingAddress, &a.Phone, &a.Status, &a.BalanceMicros, &created)
 	if err != nil {
 		return nil, nil, notFound(err, "token")

@@ -18,11 +18,11 @@ func TestFileDSN(t *testing.T) {
 		txlock  string
 	}{
 		{"defaults", "file:" + dir + "/a.db", Options{},
-			[]string{"busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)"}, "immediate"},
+			[]string{"busy_timeout(10000)", "foreign_keys(1)", "secure_delete(1)", "synchronous(FULL)"}, "immediate"},
 		{"options", "file:" + dir + "/a.db", Options{BusyTimeout: 2 * time.Second, SynchronousNormal: true},
-			[]string{"busy_timeout(2000)", "foreign_keys(1)", "synchronous(NORMAL)"}, "immediate"},
+			[]string{"busy_timeout(2000)", "foreign_keys(1)", "secure_delete(1)", "synchronous(NORMAL)"}, "immediate"},
 		{"the URL's own settings win", "file:" + dir + "/a.db?_pragma=busy_timeout(1)&_txlock=deferred", Options{},
-			[]string{"busy_timeout(1)", "foreign_keys(1)", "synchronous(FULL)"}, "deferred"},
+			[]string{"busy_timeout(1)", "foreign_keys(1)", "secure_delete(1)", "synchronous(FULL)"}, "deferred"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

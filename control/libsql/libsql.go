@@ -153,6 +153,9 @@ func fileDSN(u *url.URL, opts Options) (string, error) {
 		"busy_timeout": strconv.FormatInt(busy.Milliseconds(), 10),
 		"foreign_keys": "1",
 		"synchronous":  sync,
+		// Deleted and overwritten rows are zeroed, not left in free
+		// space, so erased personal data leaves the file.
+		"secure_delete": "1",
 	}
 	have := map[string]bool{}
 	for _, p := range q["_pragma"] {

@@ -233,26 +233,41 @@ func (s *Store) UsageRecord(ctx context.Context, accountID, requestID string) (*
 const dayMs = 24 * 60 * 60 * 1000
 
 func (s *Store) UsageAggregates(ctx context.Context, q control.UsageQuery) ([]control.UsageAggregate, error) {
-	var group string
+	// Records past the retention period live on as daily rollups
+	// (usage_rollups, per account, day, model and key); a report reads
+	// both, so older days keep their totals. Rolled-up days are whole: a
+	// range that covers part of one includes all of it.
+	var group, rgroup string
 	switch q.GroupBy {
 	case control.GroupByDay:
 		group = fmt.Sprintf("started_at / %d", dayMs)
+		rgroup = "CAST(strftime('%s', day) AS INTEGER) / 86400"
 	case control.GroupByModel:
 		group = "CASE WHEN served_model <> '' THEN served_model ELSE model END"
+		rgroup = "model"
 	case control.GroupByKey:
 		group = "key_id"
+		rgroup = "key_id"
 	default:
 		return nil, control.Errorf(control.EINVALID, "unknown grouping")
 	}
 	where := "started_at >= ? AND started_at < ?"
+	rwhere := "CAST(strftime('%s', day) AS INTEGER) * 1000 + 86400000 > ? AND CAST(strftime('%s', day) AS INTEGER) * 1000 < ?"
 	args := []any{ms(q.From), ms(q.To)}
 	if q.AccountID != "" {
 		where = "account_id = ? AND " + where
+		rwhere = "account_id = ? AND " + rwhere
 		args = append([]any{q.AccountID}, args...)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+group+` AS g, count(*), sum(input_tokens), sum(cached_input_tokens),
-			sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
-		FROM usage_records WHERE `+where+` GROUP BY g ORDER BY g`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT g, sum(n), sum(i), sum(ci), sum(cw), sum(o), sum(r), sum(c) FROM (
+			SELECT `+group+` AS g, count(*) AS n, sum(input_tokens) AS i, sum(cached_input_tokens) AS ci,
+				sum(cache_write_tokens) AS cw, sum(output_tokens) AS o, sum(reasoning_tokens) AS r, sum(cost_micros) AS c
+			FROM usage_records WHERE `+where+` GROUP BY g
+			UNION ALL
+			SELECT `+rgroup+` AS g, sum(requests), sum(input_tokens), sum(cached_input_tokens),
+				sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
+			FROM usage_rollups WHERE `+rwhere+` GROUP BY g
+		) GROUP BY g ORDER BY g`, append(args, args...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -430,13 +430,13 @@ func TestReplicasShareTheOutbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every replica sends until all are out (or 30 s pass): under load a
+	// Every replica sends until all are out (or 90 s pass): under load a
 	// pass may find nothing due because others hold the leases.
 	var (
 		wg       sync.WaitGroup
 		sent     = make([]int, replicas)
 		all      atomic.Int64
-		deadline = time.Now().Add(30 * time.Second)
+		deadline = time.Now().Add(90 * time.Second)
 	)
 	for i, svc := range svcs {
 		wg.Add(1)
@@ -445,8 +445,11 @@ func TestReplicasShareTheOutbox(t *testing.T) {
 			for all.Load() < emails && time.Now().Before(deadline) {
 				n, err := svc.DeliverEmails(context.Background())
 				if err != nil {
-					t.Error(err)
-					return
+					// A replica's pass can meet a busy database under
+					// load, as the sender loop would; it tries again.
+					t.Logf("replica %d: %v", i, err)
+					time.Sleep(10 * time.Millisecond)
+					continue
 				}
 				sent[i] += n
 				all.Add(int64(n))
@@ -461,7 +464,7 @@ func TestReplicasShareTheOutbox(t *testing.T) {
 	if total != emails {
 		t.Fatalf("replicas report %v sent, total %d, want %d", sent, total, emails)
 	}
-	msgs := smtp.WaitMessages(t, emails, 10*time.Second)
+	msgs := smtp.WaitMessages(t, emails, 30*time.Second)
 	time.Sleep(100 * time.Millisecond)
 	msgs = smtp.Messages(t)
 	if len(msgs) != emails {

@@ -162,6 +162,9 @@ func firstSuccess(ctx context.Context, r loadgen.Request, wait time.Duration) er
 type account struct {
 	base string
 	http *http.Client
+	// csrf is the session's CSRF token, which sign-up answers with and
+	// every later call sends back.
+	csrf string
 }
 
 func signup(ctx context.Context, base string) (*account, error) {
@@ -226,11 +229,17 @@ func (a *account) call(ctx context.Context, path string, body, out any) error {
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	if a.csrf != "" {
+		req.Header.Set("X-CSRF-Token", a.csrf)
+	}
 	resp, err := a.http.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if t := resp.Header.Get("X-CSRF-Token"); t != "" {
+		a.csrf = t
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return err
