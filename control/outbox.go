@@ -315,7 +315,7 @@ func (s *Service) deliver(ctx context.Context, claim string, m *OutboxEmail) (bo
 	log := mc.Logger.With("outbox_id", m.ID, "kind", m.Kind, "account_id", m.AccountID, "attempt", m.Attempts)
 	if err == nil {
 		log.Info("email sent")
-		return true, s.store.FinishEmail(ctx, m.ID, claim, EmailOutcome{Status: OutboxSent, At: now})
+		return true, s.finish(ctx, m.ID, claim, EmailOutcome{Status: OutboxSent, At: now})
 	}
 	if ctx.Err() != nil {
 		// Shutting down: the lease runs out and another sender retries.
@@ -333,7 +333,27 @@ func (s *Service) deliver(ctx context.Context, claim string, m *OutboxEmail) (bo
 	} else {
 		log.Warn("email not sent; will retry", "error_class", class, "retry_at", o.RetryAt)
 	}
-	return false, s.store.FinishEmail(ctx, m.ID, claim, o)
+	return false, s.finish(ctx, m.ID, claim, o)
+}
+
+// finish records an outcome, trying again a few times over about two
+// seconds when the database is busy (other replicas writing): once the SMTP
+// server has an email, failing to record that would send it again when
+// the lease runs out.
+func (s *Service) finish(ctx context.Context, id, claim string, o EmailOutcome) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.store.FinishEmail(ctx, id, claim, o)
+		if err == nil || attempt == 5 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // backoff is the wait after the attempt-th failure.
