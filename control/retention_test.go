@@ -559,3 +559,51 @@ func TestRetentionKeepsReportTotals(t *testing.T) {
 		t.Fatalf("report changed when the records became rollups:\nbefore %+v\nafter  %+v", before, after)
 	}
 }
+
+// TestUsageBreakdownMatchesReports: the one-scan breakdown a usage page
+// uses gives what the three usage reports give, before and after the
+// records become rollups.
+func TestUsageBreakdownMatchesReports(t *testing.T) {
+	e := newRetentionEnv(t)
+	a := mustAccount(t, e.svc, "breakdown@example.com", 100_000_000)
+	k1, _ := e.key(t, a, control.KeyCreate{Name: "one"})
+	k2, _ := e.key(t, a, control.KeyCreate{Name: "two"})
+	start := e.clock.Now()
+	for i := range 12 {
+		k := k1
+		if i%3 == 0 {
+			k = k2
+		}
+		e.ingest(t, fmt.Sprintf("req-breakdown-%d", i), k)
+		e.clock.Advance(7 * time.Hour)
+	}
+	from, to := start.Add(-24*time.Hour), e.clock.Now().Add(24*time.Hour)
+	check := func(when string) {
+		t.Helper()
+		b, err := e.svc.UsageBreakdown(e.ctx, a.ID, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []struct {
+			by  string
+			got []control.UsageAggregate
+		}{{control.GroupByDay, b.ByDay}, {control.GroupByModel, b.ByModel}, {control.GroupByKey, b.ByKey}} {
+			rep, err := e.svc.Usage(e.ctx, control.UsageQuery{AccountID: a.ID, From: from, To: to, GroupBy: g.by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rep.Data, g.got) || rep.Total != b.Total {
+				t.Errorf("%s, by %s: breakdown %+v (total %+v), report %+v (total %+v)", when, g.by, g.got, b.Total, rep.Data, rep.Total)
+			}
+		}
+		if b.Total.Requests != 12 {
+			t.Errorf("%s: %d requests, want 12", when, b.Total.Requests)
+		}
+	}
+	check("records")
+	e.clock.Advance(95 * 24 * time.Hour)
+	if _, err := e.svc.RunRetention(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("rollups")
+}

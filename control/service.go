@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -776,6 +777,54 @@ func (s *Service) UsageRecord(ctx context.Context, accountID, requestID string) 
 		return nil, Errorf(ENOTFOUND, "usage record not found")
 	}
 	return s.store.UsageRecord(ctx, accountID, requestID)
+}
+
+// RecentUsage returns up to limit (at most 1000) of the account's records
+// started in [from, to), newest first.
+func (s *Service) RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]UsageRecord, error) {
+	if limit <= 0 || limit > 1000 {
+		return nil, Errorf(EINVALID, "limit must be between 1 and 1000")
+	}
+	return s.store.RecentUsage(ctx, accountID, from, to, limit)
+}
+
+// UsageBreakdown sums the account's usage in [from, to) by day, by model
+// and by key from one scan of its records.
+func (s *Service) UsageBreakdown(ctx context.Context, accountID string, from, to time.Time) (*UsageBreakdown, error) {
+	if !from.Before(to) || to.Sub(from) > maxUsageRange {
+		return nil, Errorf(EINVALID, "the range must be non-empty and span at most %d days", int(maxUsageRange/(24*time.Hour)))
+	}
+	cells, err := s.store.UsageCells(ctx, accountID, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, err
+	}
+	b := &UsageBreakdown{Total: UsageAggregate{Group: "total"}}
+	sum := func(groups map[string]*UsageAggregate, name string, c *UsageCell) {
+		g := groups[name]
+		if g == nil {
+			g = &UsageAggregate{Group: name}
+			groups[name] = g
+		}
+		g.add(&c.UsageAggregate)
+	}
+	days, models, keys := map[string]*UsageAggregate{}, map[string]*UsageAggregate{}, map[string]*UsageAggregate{}
+	for i := range cells {
+		c := &cells[i]
+		sum(days, c.Day, c)
+		sum(models, c.Model, c)
+		sum(keys, c.KeyID, c)
+		b.Total.add(&c.UsageAggregate)
+	}
+	flat := func(m map[string]*UsageAggregate) []UsageAggregate {
+		out := make([]UsageAggregate, 0, len(m))
+		for _, g := range m {
+			out = append(out, *g)
+		}
+		slices.SortFunc(out, func(a, b UsageAggregate) int { return strings.Compare(a.Group, b.Group) })
+		return out
+	}
+	b.ByDay, b.ByModel, b.ByKey = flat(days), flat(models), flat(keys)
+	return b, nil
 }
 
 // Usage aggregates usage. Zero To means now; zero From means 30 days

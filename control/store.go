@@ -148,6 +148,12 @@ type UsageStore interface {
 	UsageRecord(ctx context.Context, accountID, requestID string) (*UsageRecord, error)
 	// UsageAggregates sums records per group, groups in ascending order.
 	UsageAggregates(ctx context.Context, q UsageQuery) ([]UsageAggregate, error)
+	// RecentUsage returns up to limit of the account's records started in
+	// [from, to), newest first.
+	RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]UsageRecord, error)
+	// UsageCells sums the account's usage in [from, to) per day, model
+	// and key.
+	UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]UsageCell, error)
 }
 
 // PluginStore keeps routing plugins: module bytes once per content hash,

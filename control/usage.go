@@ -63,6 +63,21 @@ type UsageAggregate struct {
 	CostMicros        int64  `json:"cost_micros"`
 }
 
+// UsageCell is the usage of one day, model and key.
+type UsageCell struct {
+	Day   string // "2006-01-02", UTC
+	Model string // served model, else the requested one
+	KeyID string
+	UsageAggregate
+}
+
+// UsageBreakdown is an account's usage over a range three ways at once, as
+// a usage page shows it; each list is in ascending order of its group.
+type UsageBreakdown struct {
+	ByDay, ByModel, ByKey []UsageAggregate
+	Total                 UsageAggregate
+}
+
 func (a *UsageAggregate) add(b *UsageAggregate) {
 	a.Requests += b.Requests
 	a.InputTokens += b.InputTokens

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/control/dashboard"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/control/libsql"
 	"github.com/switchyard-ai/switchyard/control/pluginhost"
@@ -31,6 +32,9 @@ type storeFlags struct {
 	links control.BillingLinks
 	// stripe, when set (control, dev), takes card top-ups.
 	stripe *stripeFlags
+	// paymentsOn is set by open when stripe configured card top-ups, so
+	// the console offers them.
+	paymentsOn bool
 	// keys says what to do without SWITCHYARD_ENCRYPTION_KEYS; see
 	// loadKeyring.
 	keys keyPolicy
@@ -102,6 +106,7 @@ func (f *storeFlags) open(ctx context.Context) (*control.Service, *libsql.Store,
 			st.Close()
 			return nil, nil, err
 		}
+		f.paymentsOn = on
 		if !on {
 			slog.Warn("card top-ups are off: set SWITCHYARD_STRIPE_SECRET_KEY and SWITCHYARD_STRIPE_WEBHOOK_SECRET to take payments")
 		}
@@ -161,8 +166,12 @@ func runControl(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	console, err := dashboard.New(svc, dashboard.Config{SecureCookies: *secure, PaymentsEnabled: sf.paymentsOn})
+	if err != nil {
+		return err
+	}
 	return serveHTTP(ctx, ln, httpapi.New(svc, httpapi.Config{EdgeTokens: edgeTokens, SecureCookies: *secure,
-		ClientIPHeader: *clientIPHeader}))
+		ClientIPHeader: *clientIPHeader, Dashboard: console}))
 }
 
 func splitList(s string) []string {

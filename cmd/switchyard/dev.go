@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/control/dashboard"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/internal/emulator"
 	"github.com/switchyard-ai/switchyard/worker/setup"
@@ -64,8 +65,12 @@ func dev(ctx context.Context, f edgeFlags, sf storeFlags, controlListen string, 
 		return err
 	}
 	controlURL := "http://" + cln.Addr().String()
+	console, err := dashboard.New(svc, dashboard.Config{PaymentsEnabled: sf.paymentsOn})
+	if err != nil {
+		return err
+	}
 	go func() {
-		if err := serveHTTP(ctx, cln, httpapi.New(svc, httpapi.Config{EdgeTokens: []string{edgeToken}})); err != nil {
+		if err := serveHTTP(ctx, cln, httpapi.New(svc, httpapi.Config{EdgeTokens: []string{edgeToken}, Dashboard: console})); err != nil {
 			slog.Error("control service stopped", "err", err)
 		}
 	}()
@@ -82,6 +87,7 @@ Switchyard dev is ready.
 
   Edge URL:        http://%[1]s/v1
   Control API:     %[3]s/api/v1
+  Web console:     %[3]s/
   Demo account:    %[4]s  password %[5]s
   Demo API key:    %[2]s
 

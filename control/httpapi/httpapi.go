@@ -52,7 +52,23 @@ type Config struct {
 	// MaxUsageBatchRecords bounds the records of one usage batch. Default
 	// 10,000.
 	MaxUsageBatchRecords int
+	// Dashboard is the web console (control/dashboard), served for "GET /"
+	// and the console's pages (DashboardPaths); its data exports are
+	// answered by this package's export routes, under the console's
+	// session. Default nil: no console, and those paths answer 404.
+	Dashboard http.Handler
 }
+
+// DashboardPaths are the patterns Config.Dashboard is served for. The
+// console's own router answers each method it allows on them.
+var DashboardPaths = []string{"GET /{$}", "/static/", "/signup", "/login", "/logout", "/goodbye",
+	"/keys", "/keys/", "/usage", "/billing", "/billing/", "/plugins", "/plugins/", "/account", "/account/", "/audit"}
+
+// CSRFToken returns the CSRF token of the session whose cookie holds
+// sessionSecret: what a state-changing request must carry in CSRFHeader or,
+// from an HTML form, in the field CSRFField. The console puts it in its
+// forms.
+func CSRFToken(sessionSecret string) string { return csrfToken(sessionSecret) }
 
 // SessionCookie names the dashboard's session cookie.
 const SessionCookie = "sy_session"
@@ -132,6 +148,18 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /edge/v1/plugins/{hash}", h.edge(h.edgePlugin))
 	h.mux.HandleFunc("GET /edge/v1/catalog", h.edge(h.edgeCatalog))
 	h.mux.HandleFunc("POST /edge/v1/usage", h.edge(h.edgeUsage))
+
+	if d := h.cfg.Dashboard; d != nil {
+		for _, p := range DashboardPaths {
+			h.mux.Handle(p, d)
+		}
+		// The console's download links reuse the API's streaming exports,
+		// audited as the API's are.
+		h.mux.Handle("GET /account/export.json",
+			csrf.Handler(h.audited("GET /api/v1/account/export", h.authed(h.exportAccount))))
+		h.mux.Handle("GET /account/export/usage.csv",
+			csrf.Handler(h.audited("GET /api/v1/account/export/usage.csv", h.authed(h.exportUsageCSV))))
+	}
 
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, &httpError{http.StatusNotFound, control.ENOTFOUND, "no route for this method and path"})

@@ -206,23 +206,48 @@ func (s *Store) exportBilling(ctx context.Context, x *control.AccountExport) err
 func (s *Store) EachUsageRecord(ctx context.Context, accountID string, fn func(*control.UsageRecord) error) error {
 	return each(ctx, s.db, `SELECT `+usageColumns+` FROM usage_records WHERE account_id = ? ORDER BY started_at, id`,
 		[]any{accountID}, func(rows *sql.Rows) error {
-			var r control.UsageRecord
-			var started, received int64
-			var tags sql.NullString
-			if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &started, &r.Endpoint, &r.Model, &r.ServedModel,
-				&r.Provider, &r.Stream, &r.Status, &r.ErrorType, &r.FinishReason, &r.InputTokens, &r.CachedInputTokens,
-				&r.CacheWriteTokens, &r.OutputTokens, &r.ReasoningTokens, &r.Estimated, &r.LatencyMs, &r.TTFBMs,
-				&r.Attempts, &tags, &r.EdgeCostMicros, &r.CostMicros, &r.PricedBy, &r.EdgeID, &r.IngestID, &received); err != nil {
+			r, err := scanUsage(rows)
+			if err != nil {
 				return err
 			}
-			r.StartedAt, r.ReceivedAt = fromMs(started), fromMs(received)
-			if tags.Valid {
-				if err := json.Unmarshal([]byte(tags.String), &r.Tags); err != nil {
-					return err
-				}
-			}
-			return fn(&r)
+			return fn(r)
 		})
+}
+
+// RecentUsage returns up to limit of the account's records started in
+// [from, to), newest first, through the (account_id, started_at) index.
+func (s *Store) RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]control.UsageRecord, error) {
+	out := []control.UsageRecord{}
+	err := each(ctx, s.db, `SELECT `+usageColumns+` FROM usage_records
+		WHERE account_id = ? AND started_at >= ? AND started_at < ? ORDER BY started_at DESC, id DESC LIMIT ?`,
+		[]any{accountID, ms(from), ms(to), limit}, func(rows *sql.Rows) error {
+			r, err := scanUsage(rows)
+			if err == nil {
+				out = append(out, *r)
+			}
+			return err
+		})
+	return out, err
+}
+
+// scanUsage reads a row of usageColumns.
+func scanUsage(rows *sql.Rows) (*control.UsageRecord, error) {
+	var r control.UsageRecord
+	var started, received int64
+	var tags sql.NullString
+	if err := rows.Scan(&r.RequestID, &r.AccountID, &r.KeyID, &started, &r.Endpoint, &r.Model, &r.ServedModel,
+		&r.Provider, &r.Stream, &r.Status, &r.ErrorType, &r.FinishReason, &r.InputTokens, &r.CachedInputTokens,
+		&r.CacheWriteTokens, &r.OutputTokens, &r.ReasoningTokens, &r.Estimated, &r.LatencyMs, &r.TTFBMs,
+		&r.Attempts, &tags, &r.EdgeCostMicros, &r.CostMicros, &r.PricedBy, &r.EdgeID, &r.IngestID, &received); err != nil {
+		return nil, err
+	}
+	r.StartedAt, r.ReceivedAt = fromMs(started), fromMs(received)
+	if tags.Valid {
+		if err := json.Unmarshal([]byte(tags.String), &r.Tags); err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
 }
 
 // closeAccountUsage folds the account's usage records into the daily

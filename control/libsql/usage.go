@@ -292,3 +292,37 @@ func (s *Store) UsageAggregates(ctx context.Context, q control.UsageQuery) ([]co
 	}
 	return out, rows.Err()
 }
+
+// UsageCells sums the account's usage in [from, to) per day, model and key
+// at once, from records and from the daily rollups the retention job
+// keeps; one scan serves the three breakdowns a usage page shows.
+func (s *Store) UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]control.UsageCell, error) {
+	args := []any{accountID, ms(from), ms(to)}
+	rows, err := s.db.QueryContext(ctx, `SELECT d, m, k, sum(n), sum(i), sum(ci), sum(cw), sum(o), sum(r), sum(c) FROM (
+			SELECT started_at / `+fmt.Sprint(dayMs)+` AS d, CASE WHEN served_model <> '' THEN served_model ELSE model END AS m,
+				key_id AS k, count(*) AS n, sum(input_tokens) AS i, sum(cached_input_tokens) AS ci,
+				sum(cache_write_tokens) AS cw, sum(output_tokens) AS o, sum(reasoning_tokens) AS r, sum(cost_micros) AS c
+			FROM usage_records WHERE account_id = ? AND started_at >= ? AND started_at < ? GROUP BY d, m, k
+			UNION ALL
+			SELECT CAST(strftime('%s', day) AS INTEGER) / 86400, model, key_id, sum(requests), sum(input_tokens),
+				sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
+			FROM usage_rollups WHERE account_id = ? AND CAST(strftime('%s', day) AS INTEGER) * 1000 + 86400000 > ?
+				AND CAST(strftime('%s', day) AS INTEGER) * 1000 < ? GROUP BY 1, 2, 3
+		) GROUP BY d, m, k ORDER BY d, m, k`, append(args, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []control.UsageCell{}
+	for rows.Next() {
+		var c control.UsageCell
+		var day int64
+		if err := rows.Scan(&day, &c.Model, &c.KeyID, &c.Requests, &c.InputTokens, &c.CachedInputTokens, &c.CacheWriteTokens,
+			&c.OutputTokens, &c.ReasoningTokens, &c.CostMicros); err != nil {
+			return nil, err
+		}
+		c.Day = time.UnixMilli(day * dayMs).UTC().Format("2006-01-02")
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

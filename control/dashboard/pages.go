@@ -1,0 +1,497 @@
+package dashboard
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+)
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request) {
+	s, err := c.signedIn(r)
+	if err != nil {
+		c.fail(w, r, nil, err)
+		return
+	}
+	if s == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/keys", http.StatusSeeOther)
+}
+
+// signupForm is the sign-up form's values, echoed back (but the password)
+// when it is refused.
+type signupForm struct {
+	Name, Email, Company, BillingAddress, Phone string
+}
+
+func (c *Console) signupPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "signup", view{Title: "Create an account", Data: signupForm{}})
+}
+
+func (c *Console) signup(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	f := signupForm{Name: r.PostFormValue("name"), Email: r.PostFormValue("email"),
+		Company: r.PostFormValue("company"), BillingAddress: r.PostFormValue("billing_address"),
+		Phone: r.PostFormValue("phone")}
+	_, sess, err := c.svc.Signup(r.Context(), control.AccountCreate{Name: f.Name, Email: f.Email, Company: f.Company,
+		BillingAddress: f.BillingAddress, Phone: f.Phone, Password: r.PostFormValue("password")})
+	if err != nil {
+		c.formError(w, r, "signup", view{Title: "Create an account", Data: f}, err)
+		return
+	}
+	c.setSession(w, r, sess)
+	redirect(w, r, "/keys", "welcome")
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "login", view{Title: "Sign in"})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	email := r.PostFormValue("email")
+	_, sess, err := c.svc.Login(r.Context(), email, r.PostFormValue("password"))
+	if err != nil {
+		c.formError(w, r, "login", view{Title: "Sign in", Data: email}, err)
+		return
+	}
+	c.setSession(w, r, sess)
+	http.Redirect(w, r, "/keys", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	if err := c.svc.Logout(r.Context(), s.account.ID, s.secret); err != nil {
+		c.fail(w, r, s, err)
+		return "", err
+	}
+	c.clearSession(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return "", nil
+}
+
+func (c *Console) goodbye(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "goodbye", view{Title: "Account deleted"})
+}
+
+// formError shows a refused form again with the service's reason.
+// Internal errors go through fail, which never shows their detail.
+func (c *Console) formError(w http.ResponseWriter, r *http.Request, page string, v view, err error) {
+	status := http.StatusBadRequest
+	switch control.ErrorCode(err) {
+	case control.EINVALID:
+	case control.ECONFLICT:
+		status = http.StatusConflict
+	case control.EUNAUTHORIZED:
+		status = http.StatusUnauthorized
+	case control.EFORBIDDEN:
+		status = http.StatusForbidden
+	case control.ETHROTTLED:
+		status = http.StatusTooManyRequests
+	case control.EUNAVAILABLE:
+		status = http.StatusServiceUnavailable
+	default:
+		var tooLarge *http.MaxBytesError
+		if !errors.As(err, &tooLarge) {
+			c.fail(w, r, nil, err)
+			return
+		}
+		status, err = http.StatusRequestEntityTooLarge, control.Errorf(control.EINVALID, "the form is too large")
+	}
+	v.Error = sentence(control.ErrorMessage(err))
+	c.render(w, r, status, page, v)
+}
+
+// sentence makes a service message read as one on a page.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// keysData is the keys page.
+type keysData struct {
+	Keys []control.APIKey
+	// NewKey and NewSecret are set on the answer to a creation, the one
+	// time the secret is shown.
+	NewKey    *control.APIKey
+	NewSecret string
+}
+
+func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, s *session) {
+	c.showKeys(w, r, s, http.StatusOK, keysData{}, "")
+}
+
+func (c *Console) showKeys(w http.ResponseWriter, r *http.Request, s *session, status int, d keysData, errMsg string) {
+	keys, err := c.svc.Keys(r.Context(), s.account.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	d.Keys = keys
+	v := s.view("API keys", "keys")
+	v.Flash, v.Error, v.Data = flashOf(r), errMsg, d
+	if d.NewKey != nil {
+		v.Flash = ""
+	}
+	c.render(w, r, status, "keys", v)
+}
+
+func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	in, err := keyCreate(r)
+	if err == nil {
+		var k *control.APIKey
+		var secret string
+		if k, secret, err = c.svc.CreateKey(r.Context(), s.account.ID, in); err == nil {
+			c.showKeys(w, r, s, http.StatusCreated, keysData{NewKey: k, NewSecret: secret}, "")
+			return k.ID, nil
+		}
+	}
+	if control.ErrorCode(err) != control.EINVALID {
+		c.fail(w, r, s, err)
+		return "", err
+	}
+	c.showKeys(w, r, s, http.StatusBadRequest, keysData{}, sentence(control.ErrorMessage(err)))
+	return "", err
+}
+
+// keyCreate reads the new-key form. Empty limits mean none.
+func keyCreate(r *http.Request) (control.KeyCreate, error) {
+	in := control.KeyCreate{Name: r.PostFormValue("name")}
+	var err error
+	if in.Limits.RequestsPerMinute, err = formInt(r, "rpm", "requests per minute"); err != nil {
+		return in, err
+	}
+	if in.Limits.TokensPerMinute, err = formInt(r, "tpm", "tokens per minute"); err != nil {
+		return in, err
+	}
+	if v := strings.TrimSpace(r.PostFormValue("monthly_cap")); v != "" {
+		if in.Limits.MonthlySpendCapMicros, err = parseDollars(v); err != nil {
+			return in, control.Errorf(control.EINVALID, "the monthly spend cap must be an amount in dollars, like 25 or 25.50")
+		}
+	}
+	in.AllowedModels = strings.FieldsFunc(r.PostFormValue("allowed_models"), func(c rune) bool {
+		return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
+	})
+	return in, nil
+}
+
+func formInt(r *http.Request, field, what string) (int, error) {
+	v := strings.TrimSpace(r.PostFormValue(field))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, control.Errorf(control.EINVALID, "%s must be a whole number, or empty for no limit", what)
+	}
+	return n, nil
+}
+
+func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	id := r.PathValue("id")
+	if _, err := c.svc.RevokeKey(r.Context(), s.account.ID, id); err != nil {
+		c.fail(w, r, s, err)
+		return id, err
+	}
+	redirect(w, r, "/keys", "key-revoked")
+	return id, nil
+}
+
+// billingData is the billing page.
+type billingData struct {
+	PaymentsEnabled bool
+	State           *control.BillingState
+	Transactions    []control.Transaction
+	Payments        []control.Payment
+	// Amount echoes a refused top-up amount.
+	Amount string
+}
+
+func (c *Console) billingPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := s.view("Credits and billing", "billing")
+	v.Flash = flashOf(r)
+	c.showBilling(w, r, s, http.StatusOK, v, billingData{})
+}
+
+func (c *Console) showBilling(w http.ResponseWriter, r *http.Request, s *session, status int, v view, d billingData) {
+	ctx := r.Context()
+	st, err := c.svc.BillingState(ctx, s.account.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	tx, err := c.svc.Transactions(ctx, s.account.ID, "", 50)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	pays, err := c.svc.Payments(ctx, s.account.ID, "", 20)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	d.PaymentsEnabled, d.State, d.Transactions, d.Payments = c.cfg.PaymentsEnabled, st, tx.Data, pays.Data
+	v.Data = d
+	c.render(w, r, status, "billing", v)
+}
+
+func (c *Console) billingError(w http.ResponseWriter, r *http.Request, s *session, d billingData, err error) {
+	status := http.StatusBadRequest
+	switch control.ErrorCode(err) {
+	case control.EINVALID:
+	case control.ECONFLICT:
+		status = http.StatusConflict
+	case control.EUNAVAILABLE:
+		c.log.Warn("payment processor unavailable", "err", err)
+		status = http.StatusServiceUnavailable
+	default:
+		c.fail(w, r, s, err)
+		return
+	}
+	v := s.view("Credits and billing", "billing")
+	v.Error = sentence(control.ErrorMessage(err))
+	c.showBilling(w, r, s, status, v, d)
+}
+
+func (c *Console) topUp(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	amount := strings.TrimSpace(r.PostFormValue("amount"))
+	micros, err := parseDollars(amount)
+	if err != nil {
+		err = control.Errorf(control.EINVALID, "the amount must be in dollars, like 20 or 20.50")
+		c.billingError(w, r, s, billingData{Amount: amount}, err)
+		return "", err
+	}
+	cs, err := c.svc.Checkout(r.Context(), s.account.ID, micros)
+	if err != nil {
+		if control.ErrorCode(err) == control.EINVALID {
+			// The service words bounds in micro-dollars, for the API.
+			err = control.Errorf(control.EINVALID, "%s is not an amount we can take: %s", dollars(micros),
+				control.ErrorMessage(err))
+		}
+		c.billingError(w, r, s, billingData{Amount: amount}, err)
+		return "", err
+	}
+	v := s.view("Continue to payment", "billing")
+	v.Data = struct {
+		URL    string
+		Amount int64
+	}{cs.URL, micros}
+	c.render(w, r, http.StatusOK, "checkout", v)
+	return cs.ID, nil
+}
+
+func (c *Console) autoTopUp(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	a := control.AutoTopUp{Enabled: r.PostFormValue("enabled") == "on"}
+	var err error
+	if a.ThresholdMicros, err = parseDollars(orZero(r.PostFormValue("threshold"))); err != nil {
+		err = control.Errorf(control.EINVALID, "the threshold must be an amount in dollars")
+	} else if a.AmountMicros, err = parseDollars(orZero(r.PostFormValue("amount"))); err != nil {
+		err = control.Errorf(control.EINVALID, "the top-up amount must be an amount in dollars")
+	}
+	if err == nil {
+		_, err = c.svc.SetAutoTopUp(r.Context(), s.account.ID, a)
+	}
+	if err != nil {
+		c.billingError(w, r, s, billingData{}, err)
+		return "", err
+	}
+	redirect(w, r, "/billing", "auto-topup")
+	return "", nil
+}
+
+func orZero(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "0"
+	}
+	return s
+}
+
+// pluginsData is the plugins page.
+type pluginsData struct {
+	Plugins []control.Plugin
+	// Uploaded is set on the answer to an upload that warned.
+	Uploaded *control.PluginUploaded
+	// PluginError is why an upload was refused.
+	PluginError string
+	MaxBytes    int
+}
+
+func (c *Console) pluginsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := s.view("Plugins", "plugins")
+	v.Flash = flashOf(r)
+	c.showPlugins(w, r, s, http.StatusOK, v, pluginsData{})
+}
+
+func (c *Console) showPlugins(w http.ResponseWriter, r *http.Request, s *session, status int, v view, d pluginsData) {
+	ps, err := c.svc.Plugins(r.Context(), s.account.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	d.Plugins, d.MaxBytes = ps, c.svc.MaxPluginBytes()
+	v.Data = d
+	c.render(w, r, status, "plugins", v)
+}
+
+func (c *Console) uploadPlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	in := control.PluginUpload{Name: strings.TrimSpace(r.FormValue("name")), Fail: r.FormValue("fail"),
+		WantsBody: r.FormValue("wants_body") == "on"}
+	if hs := strings.TrimSpace(r.FormValue("headers")); hs != "" {
+		in.Headers = strings.FieldsFunc(hs, func(c rune) bool { return c == ',' || c == ' ' })
+	}
+	var err error
+	if f, _, ferr := r.FormFile("module"); ferr != nil {
+		err = control.Errorf(control.EINVALID, "choose the plugin's .wasm file to upload")
+	} else {
+		in.Module, err = io.ReadAll(f)
+		f.Close()
+	}
+	var out *control.PluginUploaded
+	if err == nil {
+		out, err = c.svc.UploadPlugin(r.Context(), s.account.ID, in)
+	}
+	if err != nil {
+		if code := control.ErrorCode(err); code != control.EINVALID && code != control.EFORBIDDEN {
+			c.fail(w, r, s, err)
+			return "", err
+		}
+		c.showPlugins(w, r, s, http.StatusBadRequest, s.view("Plugins", "plugins"),
+			pluginsData{PluginError: sentence(control.ErrorMessage(err))})
+		return "", err
+	}
+	if len(out.Warnings) == 0 {
+		redirect(w, r, "/plugins", "uploaded")
+		return out.Plugin.ID, nil
+	}
+	c.showPlugins(w, r, s, http.StatusCreated, s.view("Plugins", "plugins"), pluginsData{Uploaded: out})
+	return out.Plugin.ID, nil
+}
+
+func (c *Console) activatePlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	id := r.PathValue("id")
+	if _, err := c.svc.ActivatePlugin(r.Context(), s.account.ID, id, ""); err != nil {
+		c.fail(w, r, s, err)
+		return id, err
+	}
+	redirect(w, r, "/plugins", "activated")
+	return id, nil
+}
+
+func (c *Console) rollbackPlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	if _, err := c.svc.RollbackPlugin(r.Context(), s.account.ID, ""); err != nil {
+		if control.ErrorCode(err) == control.ECONFLICT {
+			v := s.view("Plugins", "plugins")
+			v.Error = "There is nothing earlier to roll back to."
+			c.showPlugins(w, r, s, http.StatusConflict, v, pluginsData{})
+			return "", err
+		}
+		c.fail(w, r, s, err)
+		return "", err
+	}
+	redirect(w, r, "/plugins", "rolled-back")
+	return "", nil
+}
+
+func (c *Console) deactivatePlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	if err := c.svc.DeactivatePlugin(r.Context(), s.account.ID, ""); err != nil {
+		c.fail(w, r, s, err)
+		return "", err
+	}
+	redirect(w, r, "/plugins", "deactivated")
+	return "", nil
+}
+
+func (c *Console) accountPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := s.view("Account", "account")
+	v.Flash = flashOf(r)
+	v.Data = s.account
+	c.render(w, r, http.StatusOK, "account", v)
+}
+
+func (c *Console) updateProfile(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	field := func(name string) *string { v := r.PostFormValue(name); return &v }
+	u := control.ProfileUpdate{Name: field("name"), Email: field("email"), Company: field("company"),
+		BillingAddress: field("billing_address"), Phone: field("phone"),
+		CurrentPassword: r.PostFormValue("current_password")}
+	if _, err := c.svc.UpdateProfile(r.Context(), s.account.ID, u); err != nil {
+		edited := *s.account
+		edited.Name, edited.Email, edited.Company, edited.BillingAddress, edited.Phone =
+			*u.Name, *u.Email, *u.Company, *u.BillingAddress, *u.Phone
+		v := s.view("Account", "account")
+		v.Data = &edited
+		c.accountError(w, r, s, v, err)
+		return "", err
+	}
+	redirect(w, r, "/account", "profile")
+	return "", nil
+}
+
+func (c *Console) accountError(w http.ResponseWriter, r *http.Request, s *session, v view, err error) {
+	switch control.ErrorCode(err) {
+	case control.EINVALID, control.ECONFLICT, control.EFORBIDDEN:
+		c.formError(w, r, "account", v, err)
+	default:
+		c.fail(w, r, s, err)
+	}
+}
+
+func (c *Console) deleteAccount(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	var err error
+	switch {
+	case r.PostFormValue("confirm") != "on":
+		err = control.Errorf(control.EINVALID, "tick the box to confirm that you want the account deleted")
+	case r.PostFormValue("password") == "":
+		err = control.Errorf(control.EINVALID, "enter your password to delete the account")
+	default:
+		_, err = c.svc.CloseAccount(r.Context(), s.account.ID, r.PostFormValue("password"))
+	}
+	if err != nil {
+		v := s.view("Account", "account")
+		v.Data = s.account
+		c.accountError(w, r, s, v, err)
+		return "", err
+	}
+	c.clearSession(w, r)
+	http.Redirect(w, r, "/goodbye", http.StatusSeeOther)
+	return "", nil
+}
+
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
+	page, err := c.svc.AuditLog(r.Context(), s.account.ID, r.URL.Query().Get("cursor"), 100)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	v := s.view("Audit log", "audit")
+	v.Data = page
+	c.render(w, r, http.StatusOK, "audit", v)
+}
+
+// limitsOf describes a key's limits in a few words.
+func limitsOf(l edgeapi.Limits) string {
+	var parts []string
+	if l.RequestsPerMinute > 0 {
+		parts = append(parts, strconv.Itoa(l.RequestsPerMinute)+" req/min")
+	}
+	if l.TokensPerMinute > 0 {
+		parts = append(parts, strconv.Itoa(l.TokensPerMinute)+" tokens/min")
+	}
+	if l.MonthlySpendCapMicros > 0 {
+		parts = append(parts, dollars(l.MonthlySpendCapMicros)+"/month")
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
