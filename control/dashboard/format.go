@@ -64,8 +64,13 @@ func dict(kv ...any) (map[string]any, error) {
 	return m, nil
 }
 
-// dollars formats micro-dollars as "$1,234.56", rounded to the cent.
+// dollars formats micro-dollars as "$1,234.56", rounded to the cent; an
+// amount that would round to $0.00 is shown to the micro-dollar instead,
+// so a small spend never reads as none.
 func dollars(micros int64) string {
+	if micros != 0 && micros > -control.MicrosPerCent/2 && micros < control.MicrosPerCent/2 {
+		return cost(micros)
+	}
 	sign := ""
 	if micros < 0 {
 		sign, micros = "-", -micros

@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
+	"github.com/switchyard-ai/switchyard/control/pluginhost"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
@@ -52,15 +53,57 @@ type Control struct {
 	srv *httptest.Server // nil while stopped
 }
 
+// ControlOptions adjust the control service StartControlWith starts. The
+// zero value gives StartControl's service.
+type ControlOptions struct {
+	// Service changes the service's configuration before it starts. It is
+	// given the Control, whose URL is already known (for links back to the
+	// service), and its store (for an outbox). Default nil: a system
+	// clock, fast passwords, controltest.Catalog and a real plugin
+	// validator, as controltest.NewService.
+	Service func(c *Control, st control.Store, cfg *control.Config)
+	// API changes the HTTP API's configuration, given the started service,
+	// for handlers built on it (a dashboard). Default nil: edge tokens
+	// {EdgeToken} and a logger into Logs.
+	API func(svc *control.Service, cfg *httpapi.Config)
+}
+
 // StartControl starts a control service; it stops when the test ends.
-func StartControl(t testing.TB) *Control {
+func StartControl(t testing.TB) *Control { return StartControlWith(t, ControlOptions{}) }
+
+// StartControlWith starts a control service adjusted by opts; it stops
+// when the test ends.
+func StartControlWith(t testing.TB, opts ControlOptions) *Control {
 	t.Helper()
-	c := &Control{DBPath: controltest.DBPath(t)}
-	c.Service = controltest.NewService(t, controltest.OpenStore(t, c.DBPath), control.SystemClock)
-	api := httpapi.New(c.Service, httpapi.Config{
+	// Listening first gives the configuration hooks the service's URL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() }) // for a start that fails; serving closes it too
+	c := &Control{DBPath: controltest.DBPath(t), addr: ln.Addr().String()}
+	c.URL = "http://" + c.addr
+	st := controltest.OpenStore(t, c.DBPath)
+	if opts.Service == nil {
+		c.Service = controltest.NewService(t, st, control.SystemClock)
+	} else {
+		cfg := control.Config{Clock: control.SystemClock, Password: controltest.FastPasswords,
+			Catalog: controltest.Catalog(), Plugins: pluginhost.NewValidator(controltest.PluginHost(t))}
+		opts.Service(c, st, &cfg)
+		c.Service = control.NewService(st, cfg)
+		if err := c.Service.Start(context.Background()); err != nil {
+			t.Fatalf("start service: %v", err)
+		}
+		t.Cleanup(func() { c.Service.Close() })
+	}
+	cfg := httpapi.Config{
 		EdgeTokens: []string{EdgeToken},
 		Logger:     slog.New(slog.NewTextHandler(&c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if opts.API != nil {
+		opts.API(c.Service, &cfg)
+	}
+	api := httpapi.New(c.Service, cfg)
 	c.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/edge/v1/keys/"):
@@ -70,12 +113,6 @@ func StartControl(t testing.TB) *Control {
 		}
 		api.ServeHTTP(w, r)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.addr = ln.Addr().String()
-	c.URL = "http://" + c.addr
 	c.serve(ln)
 	t.Cleanup(c.Stop)
 	return c
@@ -311,8 +348,8 @@ func (env *Env) startPlugins(t testing.TB, cfg *worker.Config, up worker.Upstrea
 // startControlled points cfg at a new control service: keys through a
 // cached Resolver on a clock tests move by hand, usage through a Sink that
 // flushes every 20ms, beside the env's own record of usage.
-func (env *Env) startControlled(t testing.TB, cfg *worker.Config, up worker.Upstream) {
-	env.Control = StartControl(t)
+func (env *Env) startControlled(t testing.TB, cfg *worker.Config, up worker.Upstream, opts ControlOptions) {
+	env.Control = StartControlWith(t, opts)
 	conn := env.Control.Conn(up)
 	env.KeyClock = controltest.NewClock(time.Now())
 	env.Resolver = controlclient.NewResolver(conn, controlclient.ResolverOptions{Now: env.KeyClock.Now})

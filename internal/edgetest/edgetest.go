@@ -80,6 +80,8 @@ type Options struct {
 	// goes to the service through a controlclient.Sink as well as to Usage.
 	// Modify runs after this wiring.
 	Control bool
+	// ControlOptions adjust that control service (StartControlWith).
+	ControlOptions ControlOptions
 	// Plugins, with Control, runs tenants' routing plugins as the edges
 	// do: a real plugins/host (controltest.PluginHost) behind a
 	// pluginrun.Runner that fetches modules from Control. Modify runs after
@@ -124,7 +126,7 @@ func Start(t testing.TB, opts Options) *Env {
 	cfg.RetryBackoff = 5 * time.Millisecond
 	cfg.RequestTimeout = 20 * time.Second
 	if opts.Control {
-		env.startControlled(t, &cfg, upstream)
+		env.startControlled(t, &cfg, upstream, opts.ControlOptions)
 	}
 	if opts.Control && opts.Plugins {
 		env.startPlugins(t, &cfg, upstream)

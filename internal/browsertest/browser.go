@@ -1,0 +1,356 @@
+// Package browsertest drives Debian's Chromium, headless, through chromedp,
+// for end-to-end tests of the web console.
+//
+// The browser is /usr/bin/chromium (`apt-get install chromium`; .ci/run
+// installs it) or the executable named by SWITCHYARD_CHROMIUM. A missing
+// browser fails the test rather than skipping it, so the console is never
+// silently untested in CI. A developer without Chromium may set
+// SWITCHYARD_BROWSER_TESTS=off to skip these tests instead.
+package browsertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Environment variables the package reads.
+const (
+	// EnvChromium names the browser executable. Default /usr/bin/chromium.
+	EnvChromium = "SWITCHYARD_CHROMIUM"
+	// EnvBrowserTests, set to "off", skips browser tests instead of
+	// failing them when the browser is missing. Never set it in CI.
+	EnvBrowserTests = "SWITCHYARD_BROWSER_TESTS"
+)
+
+const defaultChromium = "/usr/bin/chromium"
+
+// Chromium returns the browser executable. When it is missing it fails tb,
+// saying how to install it, unless SWITCHYARD_BROWSER_TESTS=off, which
+// skips tb.
+func Chromium(tb testing.TB) string {
+	tb.Helper()
+	path, from := defaultChromium, "the default path"
+	if p := os.Getenv(EnvChromium); p != "" {
+		path, from = p, EnvChromium
+	}
+	_, err := os.Stat(path)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("browsertest: no Chromium at %s (%s): %v; install it with "+
+		"`apt-get install -y --no-install-recommends chromium` (as .ci/run does) or set %s", path, from, err, EnvChromium)
+	if os.Getenv(EnvBrowserTests) == "off" {
+		tb.Skipf("%s=off: %s", EnvBrowserTests, msg)
+	}
+	tb.Fatal(msg)
+	return ""
+}
+
+// Flags are the command-line switches Chromium runs with, besides
+// --headless and a fresh --user-data-dir. The machine's network is closed:
+// without the background-networking switches Chromium keeps dialling
+// Google's hosts and the refused connections pile up.
+var Flags = []string{
+	"no-sandbox", // CI runs as root, where Chromium refuses its sandbox
+	"disable-gpu",
+	"disable-quic",
+	"no-first-run",
+	"disable-background-networking",
+	"disable-component-update",
+	"disable-sync",
+	"disable-dev-shm-usage",
+}
+
+// Widths are the viewport widths every screenshot is taken at: a desktop
+// and a phone.
+var Widths = []int64{1280, 375}
+
+// viewportHeight is the height pages are laid out in; full-page
+// screenshots extend past it.
+const viewportHeight = 800
+
+// Browser is a headless Chromium with a fresh profile and one tab. The
+// pages' uncaught JavaScript exceptions are reported as test errors when
+// the test ends.
+type Browser struct {
+	// Ctx is the tab's chromedp context: pass it to chromedp.Do and
+	// chromedp.Run. It ends with the parent context given to Start.
+	Ctx context.Context
+	// Shots is where Screenshot writes.
+	Shots string
+
+	tb     testing.TB
+	cancel context.CancelFunc
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+// Start starts Chromium under ctx and opens a tab; the browser is closed
+// when tb ends or ctx is done. Screenshots go to ScreenshotDir(tb).
+func Start(ctx context.Context, tb testing.TB) *Browser {
+	tb.Helper()
+	exe := Chromium(tb)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(int(Widths[0]), viewportHeight),
+	}
+	for _, f := range Flags {
+		opts = append(opts, chromedp.Flag(f, true))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	tctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(tb.Logf))
+	b := &Browser{Ctx: tctx, Shots: ScreenshotDir(tb), tb: tb,
+		cancel: func() { cancelTab(); cancelAlloc() }}
+	tb.Cleanup(b.close)
+	// The first action starts the browser; a failure here is the browser's.
+	if err := chromedp.Do(tctx, chromedp.EmulateViewport(Widths[0], viewportHeight)); err != nil {
+		tb.Fatalf("browsertest: start %s: %v", exe, err)
+	}
+	if err := chromedp.Listen(tctx, b.record); err != nil {
+		tb.Fatalf("browsertest: listen: %v", err)
+	}
+	return b
+}
+
+func (b *Browser) record(ev any) {
+	if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+		d := e.ExceptionDetails
+		text := d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			text = d.Exception.Description
+		}
+		b.mu.Lock()
+		b.exceptions = append(b.exceptions, fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, text))
+		b.mu.Unlock()
+	}
+}
+
+func (b *Browser) close() {
+	b.mu.Lock()
+	exceptions := b.exceptions
+	b.mu.Unlock()
+	for _, e := range exceptions {
+		b.tb.Errorf("browsertest: uncaught JavaScript exception: %s", e)
+	}
+	b.cancel()
+}
+
+// StepTimeout bounds each Do and Run, so a missing element fails the test
+// while the browser can still say what it shows.
+const StepTimeout = 15 * time.Second
+
+// Do runs steps in the tab, failing tb with what, the page's address and
+// its text when one fails or takes longer than StepTimeout: a missing
+// element on an error page is easier to read that way.
+func (b *Browser) Do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.tb.Helper()
+	Run(b, what, chromedp.Steps(steps...))
+}
+
+// describe says where the tab is and what it shows, for failure messages.
+// It has its own short deadline: it often runs after the test's has gone.
+func (b *Browser) describe() string {
+	ctx, cancel := context.WithTimeout(b.Ctx, 5*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	if err != nil {
+		text = "(page text unavailable: " + err.Error() + ")"
+	}
+	const max = 2000
+	if len(text) > max {
+		text = text[:max] + "…"
+	}
+	return fmt.Sprintf("page %s:\n%s", loc, text)
+}
+
+// Follow runs steps that leave the page, a click on a link or a submit
+// button, and waits until the next document has loaded. Waiting for an
+// element instead is not enough when the old page has it too: the test
+// would read, or photograph, the page being left.
+func (b *Browser) Follow(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.tb.Helper()
+	b.Do(what+" (mark the page)", chromedp.Evaluate[chromedp.Void](`window.browsertestLeaving = true`))
+	b.Do(what, steps...)
+	for deadline := time.Now().Add(StepTimeout); ; time.Sleep(20 * time.Millisecond) {
+		// A document being replaced may not answer: ask again.
+		ctx, cancel := context.WithTimeout(b.Ctx, time.Second)
+		arrived, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!window.browsertestLeaving && document.readyState === "complete"`))
+		cancel()
+		if err == nil && arrived {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.tb.Fatalf("%s: no new page loaded within %s (last error %v)\n%s", what, StepTimeout, err, b.describe())
+		}
+	}
+}
+
+// Run runs one action in the tab and returns its value, failing tb as Do
+// does.
+func Run[T any](b *Browser, what string, a chromedp.Action[T]) T {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, StepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		b.tb.Fatalf("%s: %v\n%s", what, err, b.describe())
+	}
+	return v
+}
+
+// Visit navigates to url, checks that the document arrived with a 2xx
+// status, waits for the element ready (a CSS selector) and takes the
+// page's screenshots under name.
+func (b *Browser) Visit(url, ready, name string) {
+	b.tb.Helper()
+	b.Do("visit "+url, chromedp.Navigate(url))
+	b.Arrived(ready, name)
+}
+
+// Arrived is Visit after a navigation the page made itself (a form, a
+// link): it waits for ready, checks for a 2xx status and takes the
+// screenshots.
+func (b *Browser) Arrived(ready, name string) {
+	b.tb.Helper()
+	b.ArrivedStatus(ready, name, 0)
+}
+
+// ArrivedStatus is Arrived for a page that must come with status want, a
+// form sent back with its errors (400) for one; 0 means any 2xx.
+func (b *Browser) ArrivedStatus(ready, name string, want int) {
+	b.tb.Helper()
+	b.Do("wait for "+ready, chromedp.WaitReady(chromedp.CSS(ready)))
+	status := Run(b, "read the document's status",
+		chromedp.Evaluate[int](`(performance.getEntriesByType("navigation")[0] || {}).responseStatus || 0`))
+	if want == 0 && status/100 != 2 || want != 0 && status != want {
+		b.tb.Fatalf("%s: status %d\n%s", name, status, b.describe())
+	}
+	b.Screenshot(name)
+}
+
+// Screenshot saves full-page PNGs of the current page at every width in
+// Widths, as <Shots>/<name>-<width>.png, then restores the first width.
+func (b *Browser) Screenshot(name string) {
+	b.tb.Helper()
+	for _, w := range Widths {
+		// A page wider than the viewport comes out wider than w: that
+		// is what a phone would scroll sideways through.
+		b.Do("resize for "+name, chromedp.EmulateViewport(w, viewportHeight))
+		png := Run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+		if over := Run(b, "measure "+name, chromedp.Evaluate[[]string](overflowing)); len(over) > 0 {
+			b.tb.Errorf("%s at %d px: the page is wider than the viewport; overflowing: %s", name, w, strings.Join(over, ", "))
+		}
+		path := filepath.Join(b.Shots, fmt.Sprintf("%s-%d.png", name, w))
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			b.tb.Fatal(err)
+		}
+	}
+	b.Do("restore the viewport", chromedp.EmulateViewport(Widths[0], viewportHeight))
+}
+
+// overflowing lists the innermost elements that reach past the right
+// edge of the viewport and are not clipped by a scrolling box, which make
+// a phone scroll the whole page sideways. An absolutely positioned element
+// escapes every box up to its containing block, so only positioned
+// ancestors clip it.
+const overflowing = `(() => {
+	const w = document.documentElement.clientWidth, out = [];
+	if (document.documentElement.scrollWidth <= w) return out;
+	const past = el => el.getBoundingClientRect().right > w + 1;
+	for (const el of document.body.querySelectorAll("*")) {
+		if (!past(el) || [...el.children].some(past)) continue;
+		let pos = getComputedStyle(el).position, clipped = pos === "fixed";
+		for (let p = el.parentElement; p && !clipped; p = p.parentElement) {
+			const s = getComputedStyle(p);
+			if (pos === "absolute" && s.position === "static") continue;
+			clipped = s.overflowX !== "visible" && !past(p);
+			pos = s.position;
+		}
+		if (clipped) continue;
+		const cls = typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "";
+		out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls + " (right edge " + Math.round(el.getBoundingClientRect().right) + " px)");
+		if (out.length === 5) break;
+	}
+	if (out.length === 0) out.push("document " + document.documentElement.scrollWidth + " px wide");
+	return out;
+})()`
+
+// Exists reports whether an element matches the CSS selector now, without
+// waiting.
+func (b *Browser) Exists(selector string) bool {
+	b.tb.Helper()
+	return Run(b, "query "+selector, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, selector)))
+}
+
+// ScreenshotDir returns <repository root>/artifacts/screenshots, which
+// .gitignore keeps out of the repository, creating it.
+func ScreenshotDir(tb testing.TB) string {
+	tb.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		tb.Fatalf("browsertest: %v", err)
+	}
+	dir := filepath.Join(root, "artifacts", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var dollarAmount = regexp.MustCompile(`^(-?)\$([0-9]+)(?:\.([0-9]{2}))?$`)
+
+// Dollars reads a displayed amount such as "$12.34", "$1,234.50" or
+// "-$0.05" into micro-dollars.
+func Dollars(s string) (int64, error) {
+	t := strings.ReplaceAll(strings.TrimSpace(s), ",", "")
+	m := dollarAmount.FindStringSubmatch(strings.Replace(t, "−", "-", 1))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a dollar amount", s)
+	}
+	whole, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a dollar amount: %w", s, err)
+	}
+	var cents int64
+	if m[3] != "" {
+		cents, _ = strconv.ParseInt(m[3], 10, 64)
+	}
+	v := whole*1_000_000 + cents*10_000
+	if m[1] == "-" {
+		v = -v
+	}
+	return v, nil
+}

@@ -1,0 +1,630 @@
+package browsertest_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/chromedp"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/control/billing"
+	"github.com/switchyard-ai/switchyard/control/dashboard"
+	"github.com/switchyard-ai/switchyard/control/httpapi"
+	"github.com/switchyard-ai/switchyard/control/mail"
+	"github.com/switchyard-ai/switchyard/internal/browsertest"
+	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/internal/edgetest"
+	"github.com/switchyard-ai/switchyard/internal/mailtest"
+	"github.com/switchyard-ai/switchyard/internal/stripetest"
+	"github.com/switchyard-ai/switchyard/internal/wasmtest"
+)
+
+// checkouts is the Stripe processor with the Checkout sessions it opened
+// written down, so the test knows which session the page should send the
+// customer to and which one the webhook completes.
+type checkouts struct {
+	control.PaymentProcessor
+
+	mu       sync.Mutex
+	sessions []control.CheckoutSession
+}
+
+func (c *checkouts) CreateCheckout(ctx context.Context, r control.CheckoutRequest) (*control.CheckoutSession, error) {
+	cs, err := c.PaymentProcessor.CreateCheckout(ctx, r)
+	if err == nil {
+		c.mu.Lock()
+		c.sessions = append(c.sessions, *cs)
+		c.mu.Unlock()
+	}
+	return cs, err
+}
+
+func (c *checkouts) last(t *testing.T) control.CheckoutSession {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sessions) == 0 {
+		t.Fatal("no Checkout session was opened")
+	}
+	return c.sessions[len(c.sessions)-1]
+}
+
+// stack is everything the console runs against: an edge over the
+// provider emulator, backed by a control service that serves the console
+// and takes payments through stripe-mock and sends email through mailpit.
+type stack struct {
+	env       *edgetest.Env
+	smtp      *mailtest.Server
+	checkouts *checkouts
+}
+
+// startingCredit is what a new account gets, so its first key works
+// before any top-up.
+const startingCredit = 5_000_000
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{smtp: mailtest.Start(t), checkouts: &checkouts{}}
+	stripeURL := stripetest.Start(t)
+	s.env = edgetest.Start(t, edgetest.Options{Control: true, Plugins: true, ControlOptions: edgetest.ControlOptions{
+		Service: func(c *edgetest.Control, st control.Store, cfg *control.Config) {
+			p, err := billing.New(billing.Config{SecretKey: stripetest.SecretKey, WebhookSecret: stripetest.WebhookSecret,
+				APIURL: stripeURL, MaxNetworkRetries: -1, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.checkouts.PaymentProcessor = p
+			m, err := mail.New(mail.Config{Host: s.smtp.Host, Port: s.smtp.Port, From: "Switchyard <billing@switchyard.test>"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Payments = s.checkouts
+			cfg.StartingCreditMicros = startingCredit
+			cfg.Billing.SuccessURL = c.URL + "/billing?checkout=success"
+			cfg.Billing.CancelURL = c.URL + "/billing?checkout=cancel"
+			cfg.Notifier = &control.BillingEmails{Outbox: st, Links: control.BillingLinks{TopUpURL: c.URL + "/billing"}}
+			// The test sends the outbox when it expects an email.
+			cfg.Mail = control.MailConfig{Mailer: m, Manual: true}
+		},
+		API: func(svc *control.Service, cfg *httpapi.Config) {
+			h, err := dashboard.New(svc, dashboard.Config{PaymentsEnabled: true})
+			if err != nil {
+				t.Fatalf("dashboard: %v", err)
+			}
+			cfg.Dashboard = h
+		},
+	}})
+	return s
+}
+
+// deliver posts a signed webhook delivery as Stripe does and returns the
+// outcome the service reports.
+func (s *stack) deliver(t *testing.T, d stripetest.Delivery) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.env.Control.URL+"/api/v1/billing/webhook", strings.NewReader(string(d.Payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", d.Signature)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Outcome string `json:"outcome"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("webhook: status %d, %v", resp.StatusCode, err)
+	}
+	return out.Outcome
+}
+
+// chat sends one chat completion through the edge with the official OpenAI
+// SDK and returns the edge's request id, or the SDK's error.
+func (s *stack) chat(ctx context.Context, secret string) (string, error) {
+	client := openai.NewClient(option.WithBaseURL(s.env.BaseURL+"/v1/"), option.WithAPIKey(secret),
+		option.WithMaxRetries(0))
+	var resp *http.Response
+	_, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model:    "openai/gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello to the console.")},
+	}, option.WithResponseInto(&resp))
+	if err != nil {
+		return "", err
+	}
+	return resp.Header.Get("X-Request-Id"), nil
+}
+
+func keyHash(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// TestConsole walks a customer through the whole console in Chromium,
+// against a real control service, edge, stripe-mock and mailpit, and saves
+// a screenshot of every page at desktop and phone width under
+// artifacts/screenshots.
+func TestConsole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s := startStack(t)
+	c := &customer{t: t, ctx: ctx, s: s, b: browsertest.Start(ctx, t), base: s.env.Control.URL}
+	c.signUp()
+	c.createKeys()
+	c.seeUsage(c.chat())
+	c.topUp()
+	c.signOutAndIn()
+	c.plugins()
+	c.browse()
+	c.export()
+	c.deleteAccount()
+}
+
+// customer is TestConsole's user: a browser, and what the pages told it.
+type customer struct {
+	t    *testing.T
+	ctx  context.Context
+	s    *stack
+	b    *browsertest.Browser
+	base string
+
+	accountID string
+	secret    string // of the key the customer uses
+	keys      int    // created so far
+}
+
+const (
+	customerName     = "Grace Hopper"
+	customerEmail    = "grace@example.com"
+	customerPassword = "a long and memorable passphrase"
+)
+
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+func (c *customer) text(sel string) string {
+	c.t.Helper()
+	return strings.TrimSpace(browsertest.Run(c.b, "read "+sel, chromedp.Text(css(sel))))
+}
+
+func (c *customer) count(sel string) int {
+	c.t.Helper()
+	return browsertest.Run(c.b, "count "+sel, chromedp.Evaluate[int]("document.querySelectorAll("+jsString(sel)+").length"))
+}
+
+func (c *customer) location() string {
+	c.t.Helper()
+	return browsertest.Run(c.b, "read the location", chromedp.Location())
+}
+
+// waitPath waits for the tab to reach path (redirects included).
+func (c *customer) waitPath(path string) {
+	c.t.Helper()
+	for deadline := time.Now().Add(browsertest.StepTimeout); ; time.Sleep(20 * time.Millisecond) {
+		loc := c.location()
+		if u, err := url.Parse(loc); err == nil && u.Path == path {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the browser is at %s, want %s", loc, path)
+		}
+	}
+}
+
+// chat sends a chat completion with the customer's key and returns its
+// request id.
+func (c *customer) chat() string {
+	c.t.Helper()
+	id, err := c.s.chat(c.ctx, c.secret)
+	if err != nil {
+		c.t.Fatalf("chat completion through the edge: %v", err)
+	}
+	c.s.env.UsageFor(c.t, id)
+	return id
+}
+
+func (c *customer) signUp() {
+	t, b := c.t, c.b
+	b.Visit(c.base+"/signup", "form#signup", "signup")
+	b.Follow("fill in the sign-up form",
+		chromedp.SendKeys(css(`form#signup [name="name"]`), customerName),
+		chromedp.SendKeys(css(`form#signup [name="email"]`), customerEmail),
+		chromedp.SendKeys(css(`form#signup [name="password"]`), customerPassword),
+		chromedp.SendKeys(css(`form#signup [name="company"]`), "Compilers Inc."),
+		chromedp.SendKeys(css(`form#signup [name="billing_address"]`), "1 Navy Yard, Arlington"),
+		chromedp.Click(css("#signup-submit")),
+	)
+	c.waitPath("/keys")
+	b.Arrived("table#keys", "keys-empty")
+	for _, link := range []string{"keys", "usage", "billing", "plugins", "account", "audit"} {
+		if !b.Exists("nav#main a#nav-" + link) {
+			t.Errorf("nav#main has no a#nav-%s", link)
+		}
+	}
+}
+
+// newKey creates a key named name and returns its secret and snapshot.
+func (c *customer) newKey(name, shot string) (string, *edgeapi.KeySnapshot) {
+	c.t.Helper()
+	c.b.Follow("create key "+name,
+		chromedp.SendKeys(css(`form#new-key [name="name"]`), name),
+		chromedp.Click(css("#create-key")),
+	)
+	c.b.Arrived("#new-key-secret", shot)
+	c.keys++
+	secret := c.text("#new-key-secret")
+	if !strings.HasPrefix(secret, "sk-") {
+		c.t.Fatalf("#new-key-secret shows %q, not a key", secret)
+	}
+	if n := c.count("table#keys tr[data-key-id]"); n != c.keys {
+		c.t.Errorf("table#keys has %d keys, want %d", n, c.keys)
+	}
+	snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(secret))
+	if err != nil {
+		c.t.Fatalf("the control service does not know the key the page showed: %v", err)
+	}
+	return secret, snap
+}
+
+// createKeys creates the key the customer uses, copies its secret, and
+// creates and revokes a spare.
+func (c *customer) createKeys() {
+	t, b := c.t, c.b
+	secret, snap := c.newKey("console test", "keys-created")
+	c.secret, c.accountID = secret, snap.AccountID
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(b.Ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: c.base}); err != nil {
+			t.Fatalf("grant %s: %v", name, err)
+		}
+	}
+	b.Do("copy the secret", chromedp.Click(css("button#copy-secret")))
+	if copied := browsertest.Run(b, "read the clipboard", chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise)); copied != secret {
+		t.Errorf("button#copy-secret copied %q, want the secret", copied)
+	}
+
+	spare, spareSnap := c.newKey("spare", "keys-spare")
+	row := `table#keys tr[data-key-id="` + spareSnap.KeyID + `"]`
+	b.Follow("revoke the spare key", chromedp.Click(css(row+" button.revoke-key")))
+	b.Arrived("table#keys", "keys-revoked")
+	if text := c.text(row); !strings.Contains(strings.ToLower(text), "revoked") {
+		t.Errorf("the revoked key's row says %q", text)
+	}
+	if snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(spare)); err != nil || snap.Status != edgeapi.KeyRevoked {
+		t.Errorf("revoked from the console, the spare key's snapshot is %+v, %v", snap, err)
+	}
+}
+
+// seeUsage waits for request id in the usage page's table, which shows it
+// once the edge's sink has shipped it.
+func (c *customer) seeUsage(id string) {
+	b := c.b
+	b.Follow("open the usage page", chromedp.Click(css("nav#main a#nav-usage")))
+	row := `table#recent-requests tr[data-request-id="` + id + `"]`
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b.Do("wait for the usage page", chromedp.WaitReady(css("table#recent-requests")))
+		if b.Exists(row) {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("request %s never appeared in table#recent-requests", id)
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.Do("reload the usage page", chromedp.Reload())
+	}
+	b.Arrived("svg#usage-chart", "usage")
+}
+
+// topUp pays $20 through Stripe Checkout, which this machine cannot reach
+// (holdStripe keeps the trip here); Stripe's webhook reports the payment,
+// and the balance, the history and a receipt show it.
+func (c *customer) topUp() {
+	t, b, s := c.t, c.b, c.s
+	b.Follow("open the billing page", chromedp.Click(css("nav#main a#nav-billing")))
+	b.Arrived("#balance", "billing-before")
+	before := balance(t, c.text("#balance"))
+	trip := holdStripe(t, b, c.base+"/billing/topup")
+	b.Follow("ask for a $20 top-up",
+		chromedp.SendKeys(css(`form#topup [name="amount"]`), "20"),
+		chromedp.Click(css("#topup-submit")),
+	)
+	b.Arrived("a#checkout-url", "checkout")
+	session := s.checkouts.last(t)
+	href := browsertest.Run(b, "read a#checkout-url", chromedp.AttributeValue(css("a#checkout-url"), "href"))
+	if href.Value != session.URL {
+		t.Errorf("a#checkout-url goes to %q, want the session's %q", href.Value, session.URL)
+	}
+	if refresh := trip.refresh(t); refresh != session.URL {
+		t.Errorf("the interstitial refreshes to %q, want the session's %q", refresh, session.URL)
+	}
+	b.Follow("continue to Stripe", chromedp.Click(css("a#checkout-url")))
+	b.Do("wait for the stand-in", chromedp.WaitReady(css("#stripe-stand-in")))
+	if loc := c.location(); loc != session.URL {
+		t.Errorf("the link took the browser to %s, want %s", loc, session.URL)
+	}
+	trip.stop(t)
+
+	st, err := s.env.Control.Service.BillingState(c.ctx, c.accountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cents = 2_000
+	if out := s.deliver(t, stripetest.Deliver(t, stripetest.EventID(), "checkout.session.completed",
+		stripetest.CheckoutCompleted(session.ID, "pi_console_topup", c.accountID, st.CustomerID, cents))); out != "applied" {
+		t.Fatalf("checkout.session.completed: outcome %q", out)
+	}
+	b.Visit(c.base+"/billing", "#balance", "billing-after")
+	if after := balance(t, c.text("#balance")); after-before != cents*10_000 {
+		t.Errorf("#balance went from %d to %d micro-dollars, want a $20.00 credit", before, after)
+	}
+	if n := c.count("table#transactions tbody tr"); n < 2 {
+		t.Errorf("table#transactions has %d rows, want the starting credit and the top-up at least", n)
+	}
+	if n, err := s.env.Control.Service.DeliverEmails(c.ctx); err != nil || n != 1 {
+		t.Errorf("sent %d emails (%v), want the receipt", n, err)
+	}
+	if msgs := s.smtp.WaitMessages(t, 1, 5*time.Second); len(msgs) != 1 || len(msgs[0].To) != 1 || msgs[0].To[0].Address != customerEmail {
+		t.Errorf("mailpit holds %+v, want one receipt to %s", msgs, customerEmail)
+	}
+}
+
+func (c *customer) signOutAndIn() {
+	b := c.b
+	b.Follow("sign out", chromedp.Click(css("button#logout")))
+	b.Arrived("form#login", "login")
+	if b.Exists("nav#main") {
+		c.t.Error("the sign-in page after signing out still shows the console's navigation")
+	}
+	b.Follow("sign in",
+		chromedp.SendKeys(css(`form#login [name="email"]`), customerEmail),
+		chromedp.SendKeys(css(`form#login [name="password"]`), customerPassword),
+		chromedp.Click(css("#login-submit")),
+	)
+	b.Do("wait for the console", chromedp.WaitReady(css("nav#main")))
+}
+
+// plugins uploads a module that is not WebAssembly, which is refused
+// with its reason, then a good one, which is activated and runs at the
+// edge.
+func (c *customer) plugins() {
+	t, b := c.t, c.b
+	dir := t.TempDir()
+	broken, good := filepath.Join(dir, "broken.wasm"), filepath.Join(dir, "tagger.wasm")
+	if err := os.WriteFile(broken, []byte("this is not a WebAssembly module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, wasmtest.Decision(`{"action":"route","tags":{"via":"console"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upload := func(what, path, name string) {
+		t.Helper()
+		b.Follow(what,
+			chromedp.SetUploadFiles(css(`form#upload-plugin input[type="file"][name="module"]`), []string{path}),
+			chromedp.Clear(css(`form#upload-plugin [name="name"]`)),
+			chromedp.SendKeys(css(`form#upload-plugin [name="name"]`), name),
+			chromedp.Click(css("#upload-submit")),
+		)
+	}
+	b.Follow("open the plugins page", chromedp.Click(css("nav#main a#nav-plugins")))
+	b.Arrived("form#upload-plugin", "plugins-empty")
+	upload("upload a broken plugin", broken, "broken")
+	b.ArrivedStatus("#plugin-error", "plugins-refused", http.StatusBadRequest)
+	if reason := c.text("#plugin-error"); reason == "" || strings.Contains(strings.ToLower(reason), "internal error") {
+		t.Errorf("#plugin-error says %q, want the reason the module was refused", reason)
+	} else {
+		t.Logf("refusal shown: %s", reason)
+	}
+	upload("upload a good plugin", good, "tagger")
+	b.Arrived("table#plugins tr[data-plugin-id]", "plugins-uploaded")
+	b.Follow("activate it", chromedp.Click(css("table#plugins tr[data-plugin-id] button.activate-plugin")))
+	b.Arrived("table#plugins", "plugins-active")
+	c.s.env.KeyClock.Advance(time.Hour) // past the edge's key cache, which holds the plugin choice
+	if rec := c.s.env.UsageFor(t, c.chat()); rec.Tags["via"] != "console" {
+		t.Errorf("the activated plugin did not run at the edge: tags %v", rec.Tags)
+	}
+}
+
+// browse visits the pages not seen yet.
+func (c *customer) browse() {
+	b := c.b
+	b.Follow("open the audit log", chromedp.Click(css("nav#main a#nav-audit")))
+	b.Arrived("table#audit", "audit")
+	if n := c.count("table#audit tbody tr"); n == 0 {
+		c.t.Error("table#audit is empty after sign-up, keys, a top-up and plugins")
+	}
+	b.Follow("open the keys page", chromedp.Click(css("nav#main a#nav-keys")))
+	b.Arrived("table#keys", "keys")
+	b.Follow("open the account page", chromedp.Click(css("nav#main a#nav-account")))
+	b.Arrived("form#profile", "account")
+}
+
+// export downloads the account's data with the browser's session.
+func (c *customer) export() {
+	t, b := c.t, c.b
+	if href := browsertest.Run(b, "read a#export", chromedp.AttributeValue(css("a#export"), "href")); !strings.HasSuffix(href.Value, "/account/export.json") {
+		t.Errorf("a#export goes to %q, want /account/export.json", href.Value)
+	}
+	type download struct {
+		Status      int    `json:"status"`
+		Type        string `json:"type"`
+		Disposition string `json:"disposition"`
+		Body        string `json:"body"`
+	}
+	dl := browsertest.Run(b, "download the export", chromedp.Evaluate[download](`fetch("/account/export.json", {credentials: "same-origin"}).then(async r => ({
+		status: r.status, type: r.headers.get("Content-Type") || "", disposition: r.headers.get("Content-Disposition") || "", body: await r.text()}))`,
+		chromedp.EvalAwaitPromise))
+	if dl.Status != http.StatusOK || !strings.HasPrefix(dl.Type, "application/json") || !strings.HasPrefix(dl.Disposition, "attachment") {
+		t.Errorf("export: status %d, Content-Type %q, Content-Disposition %q", dl.Status, dl.Type, dl.Disposition)
+	}
+	var export control.AccountExport
+	if err := json.Unmarshal([]byte(dl.Body), &export); err != nil {
+		t.Fatalf("export is not JSON: %v\n%.500s", err, dl.Body)
+	}
+	if export.Account.ID != c.accountID || export.Account.Email != customerEmail || export.Account.Name != customerName {
+		t.Errorf("export's profile is %+v", export.Account)
+	}
+	if len(export.APIKeys) != c.keys || strings.Contains(dl.Body, c.secret) {
+		t.Errorf("export has %d keys (want %d), secret included: %v", len(export.APIKeys), c.keys, strings.Contains(dl.Body, c.secret))
+	}
+}
+
+// deleteAccount closes the account; its key stops working.
+func (c *customer) deleteAccount() {
+	t, b := c.t, c.b
+	b.Follow("delete the account",
+		chromedp.SendKeys(css(`form#delete-account [name="password"]`), customerPassword),
+		chromedp.Click(css(`form#delete-account [name="confirm"]`)),
+		chromedp.Click(css("#delete-submit")),
+	)
+	c.waitPath("/goodbye")
+	b.Arrived("body", "goodbye")
+	if snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(c.secret)); err == nil && snap.Status == edgeapi.KeyActive {
+		t.Errorf("the deleted account's key is still active: %+v", snap)
+	}
+	c.s.env.KeyClock.Advance(time.Hour) // past the edge's key cache
+	_, err := c.s.chat(c.ctx, c.secret)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the deleted account's key at the edge: %v, want 401", err)
+	}
+}
+
+// stripeTrip keeps a customer's trip to Stripe Checkout on this machine.
+// The interstitial's refresh would leave for Stripe at once and take the
+// page away before the test reads it, and Stripe cannot be reached from
+// here. So the browser is given the interstitial without its refresh
+// (the page as sent is kept, to check the refresh), and a stand-in for
+// Stripe's page (#stripe-stand-in) at Stripe's address.
+type stripeTrip struct {
+	stop func(t *testing.T)
+
+	mu           sync.Mutex
+	interstitial string
+	err          error
+}
+
+var metaRefresh = regexp.MustCompile(`(?is)<meta[^>]*http-equiv=["']?refresh["']?[^>]*>`)
+
+// holdStripe intercepts the response of interstitialURL and every https
+// request until stop.
+func holdStripe(t *testing.T, b *browsertest.Browser, interstitialURL string) *stripeTrip {
+	t.Helper()
+	trip := &stripeTrip{}
+	ctx, cancel := context.WithCancel(b.Ctx)
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	b.Do("hold the trip to Stripe", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+			{URLPattern: interstitialURL, RequestStage: fetch.RequestStageResponse},
+			{URLPattern: "https://*", RequestStage: fetch.RequestStageRequest},
+		}})
+		return err
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range paused {
+			if err == nil {
+				_, err = chromedp.Run(ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+					return chromedp.Void{}, trip.answer(ctx, tg, ev)
+				}))
+			}
+			if err != nil && ctx.Err() == nil {
+				trip.mu.Lock()
+				trip.err = err
+				trip.mu.Unlock()
+			}
+		}
+	}()
+	trip.stop = func(t *testing.T) {
+		t.Helper()
+		b.Do("stop holding requests", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, fetch.Disable, cdp.Empty{})
+			return err
+		}))
+		cancel()
+		<-done
+		trip.mu.Lock()
+		defer trip.mu.Unlock()
+		if trip.err != nil {
+			t.Errorf("holding the trip to Stripe: %v", trip.err)
+		}
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	return trip
+}
+
+func (trip *stripeTrip) answer(ctx context.Context, tg *chromedp.Target, ev fetch.EventRequestPaused) error {
+	if ev.ResponseStatusCode == 0 && ev.ResponseErrorReason == "" {
+		_, err := cdp.Call(ctx, tg, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: http.StatusOK,
+			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "text/html; charset=utf-8"}},
+			Body:            []byte(`<!doctype html><title>Stripe Checkout</title><p id="stripe-stand-in">Stripe Checkout stand-in</p>`)})
+		return err
+	}
+	body, err := cdp.Call(ctx, tg, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
+	if err != nil {
+		return err
+	}
+	trip.mu.Lock()
+	trip.interstitial = string(body.Body)
+	trip.mu.Unlock()
+	var headers []*fetch.HeaderEntry
+	for _, h := range ev.ResponseHeaders {
+		if !strings.EqualFold(h.Name, "Content-Length") {
+			headers = append(headers, h)
+		}
+	}
+	_, err = cdp.Call(ctx, tg, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID,
+		ResponseCode: ev.ResponseStatusCode, ResponseHeaders: headers, Body: metaRefresh.ReplaceAll(body.Body, nil)})
+	return err
+}
+
+// refresh returns where the interstitial, as the console sent it,
+// refreshes to.
+func (trip *stripeTrip) refresh(t *testing.T) string {
+	t.Helper()
+	trip.mu.Lock()
+	page := trip.interstitial
+	trip.mu.Unlock()
+	tag := metaRefresh.FindString(page)
+	m := regexp.MustCompile(`(?i)content=["']?\s*\d+\s*;\s*url=([^"'>]+)`).FindStringSubmatch(tag)
+	if m == nil {
+		t.Errorf("the interstitial has no meta refresh with a URL (tag %q)", tag)
+		return ""
+	}
+	return html.UnescapeString(strings.TrimSpace(m[1]))
+}
+
+// balance reads #balance, which must be a dollar amount.
+func balance(t *testing.T, shown string) int64 {
+	t.Helper()
+	v, err := browsertest.Dollars(shown)
+	if err != nil {
+		t.Fatalf("#balance: %v", err)
+	}
+	return v
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
