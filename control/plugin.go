@@ -64,13 +64,19 @@ type PluginCheck struct {
 
 // PluginValidator decides whether a module will run at the edge, by
 // loading it and calling it the way the edge does.
-//
-// # Errors
-//
-// An *Error with EINVALID and a plain-words reason for a module that is
-// unfit; any other error is the validator's own failure.
 type PluginValidator interface {
+	// ValidatePlugin is the upload check.
+	//
+	// # Errors
+	//
+	// An *Error with EINVALID and a plain-words reason for a module that is
+	// unfit; any other error is the validator's own failure.
 	ValidatePlugin(ctx context.Context, module []byte) (*PluginCheck, error)
+	// RunPlugin calls module once on req under the native edge's limits,
+	// for a tenant trying a plugin (TryPlugin). A module that fails to
+	// load or a call that fails is a PluginRun with its Failure, not an
+	// error; an error is the validator's own failure.
+	RunPlugin(ctx context.Context, module []byte, req *abi.RouteRequest) (*PluginRun, error)
 }
 
 // PluginUploaded is what an upload answers.

@@ -136,6 +136,7 @@ func (c *Console) routes() {
 	handle("POST /billing/auto-topup", c.form(control.ActionAutoTopUp, c.autoTopUp))
 	handle("GET /plugins", c.page(c.pluginsPage))
 	handle("POST /plugins", c.upload(c.uploadPlugin))
+	handle("POST /plugins/try", c.form(control.ActionPluginTry, c.tryPlugin))
 	handle("POST /plugins/{id}/activate", c.form(control.ActionPluginActivate, c.activatePlugin))
 	handle("POST /plugins/rollback", c.form(control.ActionPluginRollback, c.rollbackPlugin))
 	handle("POST /plugins/deactivate", c.form(control.ActionPluginDeactivate, c.deactivatePlugin))

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/plugins/abi"
 )
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request) {
@@ -325,6 +327,38 @@ type pluginsData struct {
 	// PluginError is why an upload was refused.
 	PluginError string
 	MaxBytes    int
+	// Models are the catalog's model ids, which the try form suggests.
+	Models []string
+	// Trial is the try form's values: the defaults, or those just tried.
+	Trial trialForm
+	// Tried is the outcome of the trial just run.
+	Tried *trialOutcome
+}
+
+// trialForm is the try form's values.
+type trialForm struct {
+	PluginID string
+	Model    string
+	// Headers are "name: value" lines.
+	Headers string
+	Stream  bool
+}
+
+// trialOutcome is what the try form shows: the decision, or why there is
+// none.
+type trialOutcome struct {
+	Result *control.PluginTrialResult
+	// Decision is the decision as indented JSON.
+	Decision string
+	// Failure is why the call failed or the edge would refuse its
+	// decision, as a sentence.
+	Failure string
+	// Error is why the trial could not run (a bad header line).
+	Error string
+	// CallTime is how long the call took, in words.
+	CallTime string
+	// Summary says what the decision does, in words.
+	Summary string
 }
 
 func (c *Console) pluginsPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -339,7 +373,21 @@ func (c *Console) showPlugins(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
+	cat, err := c.svc.Catalog(r.Context())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	d.Plugins, d.MaxBytes = ps, c.svc.MaxPluginBytes()
+	for _, m := range cat.Models {
+		d.Models = append(d.Models, m.ID)
+	}
+	if d.Trial.Model == "" {
+		d.Trial.Model = control.DefaultTrialModel(cat)
+	}
+	if d.Trial.PluginID == "" {
+		d.Trial.PluginID = tryFirst(ps)
+	}
 	v.Data = d
 	c.render(w, r, status, "plugins", v)
 }
@@ -494,4 +542,97 @@ func limitsOf(l edgeapi.Limits) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// tryFirst is the version the try form selects at first: the one the
+// account runs, else the newest.
+func tryFirst(ps []control.Plugin) string {
+	for _, p := range ps {
+		if p.Active {
+			return p.ID
+		}
+	}
+	if len(ps) > 0 {
+		return ps[0].ID
+	}
+	return ""
+}
+
+// tryPlugin runs a plugin version once and shows the outcome on the
+// plugins page. A plugin that fails is an outcome, not an error of the
+// form.
+func (c *Console) tryPlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	f := trialForm{PluginID: r.PostFormValue("plugin"), Model: strings.TrimSpace(r.PostFormValue("model")),
+		Headers: r.PostFormValue("headers"), Stream: r.PostFormValue("stream") == "on"}
+	in := control.PluginTrial{Model: f.Model, Stream: f.Stream}
+	headers, err := headerLines(f.Headers)
+	var res *control.PluginTrialResult
+	if err == nil {
+		in.Headers = headers
+		res, err = c.svc.TryPlugin(r.Context(), s.account.ID, f.PluginID, in)
+	}
+	if err != nil {
+		if control.ErrorCode(err) != control.EINVALID {
+			c.fail(w, r, s, err)
+			return f.PluginID, err
+		}
+		c.showPlugins(w, r, s, http.StatusBadRequest, s.view("Plugins", "plugins"),
+			pluginsData{Trial: f, Tried: &trialOutcome{Error: sentence(control.ErrorMessage(err))}})
+		return f.PluginID, err
+	}
+	out := &trialOutcome{Result: res, Failure: sentence(res.Failure), CallTime: callTime(res.CallTimeMicros)}
+	if res.Decision != nil {
+		b, err := json.MarshalIndent(res.Decision, "", "  ")
+		if err != nil {
+			c.fail(w, r, s, err)
+			return f.PluginID, err
+		}
+		out.Decision = string(b)
+		if res.Failure == "" {
+			out.Summary = summary(res)
+		}
+	}
+	f.Model = res.Request.Model
+	c.showPlugins(w, r, s, http.StatusOK, s.view("Plugins", "plugins"), pluginsData{Trial: f, Tried: out})
+	return f.PluginID, nil
+}
+
+// headerLines reads the try form's "name: value" lines; blank lines are
+// skipped.
+func headerLines(text string) (map[string]string, error) {
+	headers := map[string]string{}
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, control.Errorf(control.EINVALID, "write each header as name: value, one a line")
+		}
+		headers[strings.ToLower(strings.TrimSpace(name))] = strings.TrimSpace(value)
+	}
+	return headers, nil
+}
+
+// callTime says a call's duration at the precision that matters against
+// a 10 ms deadline.
+func callTime(micros int64) string {
+	if micros < 1000 {
+		return strconv.FormatInt(micros, 10) + " µs"
+	}
+	return strconv.FormatFloat(float64(micros)/1000, 'f', 2, 64) + " ms"
+}
+
+// summary says what a decision would do to the request.
+func summary(res *control.PluginTrialResult) string {
+	d := res.Decision
+	if d.Action == abi.ActionReject {
+		return "The plugin refuses the request with status " + strconv.Itoa(d.RejectStatus()) + ": " + d.Message
+	}
+	model := d.Model
+	if model == "" {
+		model = res.Request.Model
+	}
+	return "The plugin routes the request to " + model + "."
 }
