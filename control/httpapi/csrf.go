@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"mime"
 	"net/http"
+	"sync"
 )
 
 // CSRFHeader carries the CSRF token on state-changing requests that a
@@ -43,4 +44,40 @@ func validCSRF(r *http.Request, sessionSecret string) bool {
 	}
 	want := csrfToken(sessionSecret)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// CSRFTransport is an http.RoundTripper for programs that sign in with the
+// session cookie, as a console page does: it keeps the CSRF token the API
+// answers sign-up, sign-in and GET /api/v1/account with, and sends it on
+// every later request that does not set its own. Base nil means
+// http.DefaultTransport. Tests and scripts use it; a management token
+// needs none of this.
+type CSRFTransport struct {
+	Base http.RoundTripper
+
+	mu    sync.Mutex
+	token string
+}
+
+func (c *CSRFTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	tok := c.token
+	c.mu.Unlock()
+	if tok != "" && req.Header.Get(CSRFHeader) == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set(CSRFHeader, tok)
+	}
+	base := c.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err == nil {
+		if t := resp.Header.Get(CSRFHeader); t != "" {
+			c.mu.Lock()
+			c.token = t
+			c.mu.Unlock()
+		}
+	}
+	return resp, err
 }

@@ -83,35 +83,9 @@ type client struct {
 
 func (s *server) client(t testing.TB) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{t: t, base: s.URL, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &csrfTransport{}}}
+	return &client{t: t, base: s.URL, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &httpapi.CSRFTransport{}}}
 }
 
-// csrfTransport plays the dashboard page's part in CSRF protection: it
-// keeps the token the API answers sign-up, sign-in and GET /api/v1/account
-// with, and sends it on every later request that does not set its own.
-type csrfTransport struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (c *csrfTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	tok := c.token
-	c.mu.Unlock()
-	if tok != "" && req.Header.Get(httpapi.CSRFHeader) == "" {
-		req = req.Clone(req.Context())
-		req.Header.Set(httpapi.CSRFHeader, tok)
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil {
-		if t := resp.Header.Get(httpapi.CSRFHeader); t != "" {
-			c.mu.Lock()
-			c.token = t
-			c.mu.Unlock()
-		}
-	}
-	return resp, err
-}
 
 func (s *server) edge(t testing.TB) *client {
 	return &client{t: t, base: s.URL, http: &http.Client{Timeout: 30 * time.Second}, token: edgeToken}

@@ -186,7 +186,7 @@ func (c *Control) Signup(t testing.TB, email string) *Tenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &Tenant{c: c, http: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &csrfTransport{}}}
+	tn := &Tenant{c: c, http: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: &httpapi.CSRFTransport{}}}
 	tn.Must(t, http.StatusCreated, http.MethodPost, "/api/v1/signup", map[string]string{
 		"name": "Ada Lovelace", "email": email, "company": "Analytical Engines", "billing_address": "12 St James's Square",
 		"password": "correct horse battery staple",
@@ -194,32 +194,6 @@ func (c *Control) Signup(t testing.TB, email string) *Tenant {
 	return tn
 }
 
-// csrfTransport plays the dashboard page's part in CSRF protection: it
-// keeps the token the API answers sign-up and sign-in with and sends it on
-// every later request.
-type csrfTransport struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (c *csrfTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	tok := c.token
-	c.mu.Unlock()
-	if tok != "" && req.Header.Get(httpapi.CSRFHeader) == "" {
-		req = req.Clone(req.Context())
-		req.Header.Set(httpapi.CSRFHeader, tok)
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err == nil {
-		if t := resp.Header.Get(httpapi.CSRFHeader); t != "" {
-			c.mu.Lock()
-			c.token = t
-			c.mu.Unlock()
-		}
-	}
-	return resp, err
-}
 
 // Grant adds credit to the tenant's account.
 func (tn *Tenant) Grant(t testing.TB, micros int64) {
