@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/failguard"
 )
 
 // ETHROTTLED is the code of a request refused by a rate limit; the error
@@ -128,8 +130,8 @@ type AbuseStore interface {
 // With several replicas each keeps its own, so the login bounds are per
 // replica.
 type abuseState struct {
-	byAddress *failureBuckets
-	byEmail   *failureBuckets
+	byAddress *failguard.Buckets
+	byEmail   *failguard.Buckets
 
 	mu      sync.Mutex
 	checked map[string]time.Time // account → last spend check
@@ -137,97 +139,9 @@ type abuseState struct {
 
 func newAbuseState(c AbuseConfig) *abuseState {
 	return &abuseState{
-		byAddress: newFailureBuckets(c.LoginFailuresPerAddress, c.LoginFailureWindow),
-		byEmail:   newFailureBuckets(c.LoginFailuresPerEmail, c.LoginFailureWindow),
+		byAddress: failguard.New(c.LoginFailuresPerAddress, c.LoginFailureWindow),
+		byEmail:   failguard.New(c.LoginFailuresPerEmail, c.LoginFailureWindow),
 		checked:   make(map[string]time.Time),
-	}
-}
-
-// failureBuckets is worker/authguard.go's bucket, over an injected clock:
-// each key may fail capacity times, refilled evenly over window.
-type failureBuckets struct {
-	capacity float64
-	perSec   float64
-
-	mu      sync.Mutex
-	buckets map[string]*failBucket
-	ops     int
-}
-
-type failBucket struct {
-	left float64
-	last time.Time
-}
-
-// maxRemembered bounds the keys remembered; beyond it, full buckets are
-// forgotten first, then any.
-const maxRemembered = 100_000
-
-func newFailureBuckets(capacity int, window time.Duration) *failureBuckets {
-	capacity = max(capacity, 0)
-	return &failureBuckets{capacity: float64(capacity), perSec: float64(capacity) / window.Seconds(),
-		buckets: make(map[string]*failBucket)}
-}
-
-// wait reports how long key must wait before its next attempt, 0 if none.
-func (f *failureBuckets) wait(key string, now time.Time) time.Duration {
-	if f.capacity == 0 || key == "" {
-		return 0
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b := f.buckets[key]
-	if b == nil {
-		return 0
-	}
-	f.refill(b, now)
-	if b.left >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.left) / f.perSec * float64(time.Second))
-}
-
-// fail charges key one failure and reports whether that used its last.
-func (f *failureBuckets) fail(key string, now time.Time) bool {
-	if f.capacity == 0 || key == "" {
-		return false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b := f.buckets[key]
-	if b == nil {
-		if len(f.buckets) >= maxRemembered {
-			f.sweep(now, true)
-		}
-		b = &failBucket{left: f.capacity, last: now}
-		f.buckets[key] = b
-	}
-	f.refill(b, now)
-	b.left--
-	if f.ops++; f.ops%4096 == 0 {
-		f.sweep(now, false)
-	}
-	return b.left < 1
-}
-
-func (f *failureBuckets) refill(b *failBucket, now time.Time) {
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.left = min(b.left+dt*f.perSec, f.capacity)
-		b.last = now
-	}
-}
-
-func (f *failureBuckets) sweep(now time.Time, force bool) {
-	for k, b := range f.buckets {
-		if f.refill(b, now); b.left >= f.capacity {
-			delete(f.buckets, k)
-		}
-	}
-	for k := range f.buckets {
-		if !force || len(f.buckets) < maxRemembered*9/10 {
-			break
-		}
-		delete(f.buckets, k)
 	}
 }
 
@@ -236,7 +150,7 @@ func (f *failureBuckets) sweep(now time.Time, force bool) {
 func (s *Service) loginWait(ctx context.Context, email string) (time.Duration, bool) {
 	ip, _ := ClientFrom(ctx)
 	now := s.now()
-	w := max(s.abuse.byAddress.wait(ip, now), s.abuse.byEmail.wait(email, now))
+	w := max(s.abuse.byAddress.Wait(ip, now), s.abuse.byEmail.Wait(email, now))
 	return w, w > 0
 }
 
@@ -247,10 +161,10 @@ func (s *Service) loginFailed(ctx context.Context, email, accountID string) {
 	ip, _ := ClientFrom(ctx)
 	now := s.now()
 	var by []string
-	if s.abuse.byAddress.fail(ip, now) {
+	if s.abuse.byAddress.Fail(ip, now) {
 		by = append(by, "address")
 	}
-	if s.abuse.byEmail.fail(email, now) {
+	if s.abuse.byEmail.Fail(email, now) {
 		by = append(by, "email")
 	}
 	for _, b := range by {
@@ -310,7 +224,7 @@ func (s *Service) checkSpend(ctx context.Context, records []UsageRecord) {
 		last, seen := s.abuse.checked[id]
 		due := !seen || now.Sub(last) >= c.SpendCheckEvery || batch[id] >= c.SpendFloorMicros/10
 		if due {
-			if len(s.abuse.checked) >= maxRemembered {
+			if len(s.abuse.checked) >= failguard.MaxKeys {
 				clear(s.abuse.checked)
 			}
 			s.abuse.checked[id] = now

@@ -1,10 +1,7 @@
 package control
 
 import (
-	"fmt"
-	"sync"
 	"testing"
-	"time"
 )
 
 func TestPercentile95(t *testing.T) {
@@ -30,47 +27,5 @@ func TestPercentile95(t *testing.T) {
 				t.Errorf("got %d, want %d", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestFailureBucketsHammer charges failures from many goroutines: each
-// key's capacity holds exactly, whatever the interleaving, and the sweep
-// keeps the map bounded.
-func TestFailureBucketsHammer(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := newFailureBuckets(10, 15*time.Minute)
-	const keys, workers = 50, 8
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	exhausted := map[string]int{}
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range keys * 5 {
-				k := fmt.Sprintf("k%d", (i+w)%keys)
-				if f.wait(k, now) > 0 {
-					continue
-				}
-				if f.fail(k, now) {
-					mu.Lock()
-					exhausted[k]++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for i := range keys {
-		k := fmt.Sprintf("k%d", i)
-		if f.wait(k, now) <= 0 {
-			t.Errorf("%s: not throttled after %d failures", k, workers*5)
-		}
-		if w := f.wait(k, now.Add(15*time.Minute)); w != 0 {
-			t.Errorf("%s: still throttled a window later (%v)", k, w)
-		}
-	}
-	if len(exhausted) != keys {
-		t.Errorf("%d keys reported exhaustion, want %d", len(exhausted), keys)
 	}
 }

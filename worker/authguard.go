@@ -3,9 +3,9 @@ package worker
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/internal/failguard"
 	"github.com/switchyard-ai/switchyard/worker/chat"
 )
 
@@ -16,91 +16,22 @@ import (
 // address is thereby bounded, and a flood of made-up keys stops reaching
 // the key resolver (and the control service behind it).
 type authGuard struct {
-	now   func() time.Time
-	limit float64 // failures per minute; 0 disables
-
-	mu      sync.Mutex
-	buckets map[string]*failBucket
-	ops     int
+	now     func() time.Time
+	buckets *failguard.Buckets
 }
-
-type failBucket struct {
-	left float64
-	last time.Time
-}
-
-// maxGuarded bounds the addresses remembered; beyond it, addresses whose
-// buckets have refilled are forgotten first, then any.
-const maxGuarded = 100_000
 
 func newAuthGuard(now func() time.Time, perMinute int) *authGuard {
-	return &authGuard{now: now, limit: float64(max(perMinute, 0)), buckets: make(map[string]*failBucket)}
+	return &authGuard{now: now, buckets: failguard.New(perMinute, time.Minute)}
 }
 
 // blocked reports how long ip must wait, if its failures are used up.
 func (a *authGuard) blocked(ip string) (time.Duration, bool) {
-	if a.limit == 0 || ip == "" {
-		return 0, false
-	}
-	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.buckets[ip]
-	if b == nil {
-		return 0, false
-	}
-	a.refill(b, now)
-	if b.left >= 1 {
-		return 0, false
-	}
-	return time.Duration((1 - b.left) / a.limit * float64(time.Minute)), true
+	w := a.buckets.Wait(ip, a.now())
+	return w, w > 0
 }
 
 // failed charges one failure to ip.
-func (a *authGuard) failed(ip string) {
-	if a.limit == 0 || ip == "" {
-		return
-	}
-	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b := a.buckets[ip]
-	if b == nil {
-		if len(a.buckets) >= maxGuarded {
-			a.sweep(now, true)
-		}
-		b = &failBucket{left: a.limit, last: now}
-		a.buckets[ip] = b
-	}
-	a.refill(b, now)
-	b.left--
-	if a.ops++; a.ops%4096 == 0 {
-		a.sweep(now, false)
-	}
-}
-
-func (a *authGuard) refill(b *failBucket, now time.Time) {
-	if dt := now.Sub(b.last).Minutes(); dt > 0 {
-		b.left = min(b.left+dt*a.limit, a.limit)
-		b.last = now
-	}
-}
-
-// sweep forgets addresses whose buckets are full again; when the map is
-// still full and force is set, it drops others too. The caller holds mu.
-func (a *authGuard) sweep(now time.Time, force bool) {
-	for ip, b := range a.buckets {
-		if a.refill(b, now); b.left >= a.limit {
-			delete(a.buckets, ip)
-		}
-	}
-	for ip := range a.buckets {
-		if !force || len(a.buckets) < maxGuarded*9/10 {
-			break
-		}
-		delete(a.buckets, ip)
-	}
-}
+func (a *authGuard) failed(ip string) { a.buckets.Fail(ip, a.now()) }
 
 func authThrottled(wait time.Duration) *chat.Error {
 	wait = max(wait, time.Second)

@@ -86,7 +86,6 @@ func (s *server) client(t testing.TB) *client {
 	return &client{t: t, base: s.URL, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: &httpapi.CSRFTransport{}}}
 }
 
-
 func (s *server) edge(t testing.TB) *client {
 	return &client{t: t, base: s.URL, http: &http.Client{Timeout: 30 * time.Second}, token: edgeToken}
 }

@@ -194,7 +194,6 @@ func (c *Control) Signup(t testing.TB, email string) *Tenant {
 	return tn
 }
 
-
 // Grant adds credit to the tenant's account.
 func (tn *Tenant) Grant(t testing.TB, micros int64) {
 	t.Helper()
