@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -285,6 +286,40 @@ func (c *customer) newKey(name, shot string) (string, *edgeapi.KeySnapshot) {
 	return secret, snap
 }
 
+// newKeyByKeyboard creates a key with the keyboard alone: Tab from the top
+// of the page to the form's name field, type, Tab to the button, Enter. It
+// fails when a field or button cannot be reached by Tab.
+func (c *customer) newKeyByKeyboard(name, shot string) (string, *edgeapi.KeySnapshot) {
+	c.t.Helper()
+	b := c.b
+	b.Do("start from the top", chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)`))
+	tabTo := func(sel string) {
+		c.t.Helper()
+		for range 80 {
+			b.Do("press Tab", chromedp.KeyEvent(kb.Tab))
+			if browsertest.Run(b, "where is the focus", chromedp.Evaluate[bool]("document.activeElement !== null && document.activeElement.matches("+jsString(sel)+")")) {
+				return
+			}
+		}
+		c.t.Fatalf("%s cannot be reached with the Tab key", sel)
+	}
+	tabTo(`form#new-key [name="name"]`)
+	b.Do("type the name", chromedp.KeyEvent(name))
+	tabTo("#create-key")
+	b.Follow("press Enter on "+name, chromedp.KeyEvent(kb.Enter))
+	b.Arrived("#new-key-secret", shot)
+	c.keys++
+	secret := c.text("#new-key-secret")
+	if !strings.HasPrefix(secret, "sk-") {
+		c.t.Fatalf("#new-key-secret shows %q after a key made by keyboard", secret)
+	}
+	snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(secret))
+	if err != nil {
+		c.t.Fatalf("the control service does not know the key made by keyboard: %v", err)
+	}
+	return secret, snap
+}
+
 // createKeys creates the key the customer uses, copies its secret, and
 // creates and revokes a spare.
 func (c *customer) createKeys() {
@@ -302,7 +337,7 @@ func (c *customer) createKeys() {
 		t.Errorf("button#copy-secret copied %q, want the secret", copied)
 	}
 
-	spare, spareSnap := c.newKey("spare", "keys-spare")
+	spare, spareSnap := c.newKeyByKeyboard("spare", "keys-spare")
 	row := `table#keys tr[data-key-id="` + spareSnap.KeyID + `"]`
 	b.Follow("revoke the spare key", chromedp.Click(css(row+" button.revoke-key")))
 	b.Arrived("table#keys", "keys-revoked")
