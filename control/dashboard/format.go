@@ -17,6 +17,7 @@ var funcs = template.FuncMap{
 	"num":      number,
 	"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+	"action":   actionLabel,
 	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"limits":   limitsOf,
 	"join":     strings.Join,
@@ -167,4 +168,40 @@ func parseDollars(s string) (int64, error) {
 		micros += n
 	}
 	return micros, nil
+}
+
+// actionLabels name audit actions in words; an action not listed shows as
+// its code.
+var actionLabels = map[string]string{
+	control.ActionSignup:           "Signed up",
+	control.ActionLogin:            "Signed in",
+	control.ActionLoginThrottled:   "Sign-in attempts throttled",
+	control.ActionLogout:           "Signed out",
+	control.ActionKeyCreate:        "Created an API key",
+	control.ActionKeyUpdate:        "Changed an API key",
+	control.ActionKeyRevoke:        "Revoked an API key",
+	control.ActionTokenCreate:      "Created a management token",
+	control.ActionTokenRevoke:      "Revoked a management token",
+	control.ActionPluginUpload:     "Uploaded a plugin",
+	control.ActionPluginActivate:   "Activated a plugin",
+	control.ActionPluginRollback:   "Rolled a plugin back",
+	control.ActionPluginDeactivate: "Turned a plugin off",
+	control.ActionPluginTry:        "Tried a plugin",
+	control.ActionCheckout:         "Started a card top-up",
+	control.ActionAutoTopUp:        "Changed auto top-up",
+	control.ActionPaymentApplied:   "Payment received",
+	control.ActionSpendGuard:       "Changed the spend guard",
+	control.ActionSpendFlagged:     "Unusual spend flagged",
+	control.ActionAccountSuspend:   "Account suspended",
+	control.ActionAccountRestore:   "Account restored",
+	control.ActionAccountExport:    "Exported the account's data",
+	control.ActionAccountDeletion:  "Closed the account",
+	control.ActionProfileUpdate:    "Changed the profile",
+}
+
+func actionLabel(code string) string {
+	if l, ok := actionLabels[code]; ok {
+		return l
+	}
+	return code
 }
