@@ -10,8 +10,8 @@ package browsertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/repo"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -302,7 +302,7 @@ func (b *Browser) Exists(selector string) bool {
 // .gitignore keeps out of the repository, creating it.
 func ScreenshotDir(tb testing.TB) string {
 	tb.Helper()
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		tb.Fatalf("browsertest: %v", err)
 	}
@@ -311,23 +311,6 @@ func ScreenshotDir(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return dir
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 var dollarAmount = regexp.MustCompile(`^(-?)\$([0-9]+)(?:\.([0-9]{2}))?$`)

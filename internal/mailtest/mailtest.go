@@ -9,8 +9,8 @@ package mailtest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/repo"
 	"net"
 	"net/http"
 	"os"
@@ -47,38 +47,7 @@ type Server struct {
 // Binary returns mailpit's path, failing tb when it is missing.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	if p := os.Getenv("SWITCHYARD_MAILPIT"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("SWITCHYARD_MAILPIT=%s: %v (point it at mailpit, or unset it and run `make tools`)", p, err)
-		}
-		return p
-	}
-	root, err := repoRoot()
-	if err != nil {
-		tb.Fatalf("mailpit: %v", err)
-	}
-	p := filepath.Join(root, "bin", "tools", "mailpit")
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("mailpit is not installed at %s: run `make tools` (or set SWITCHYARD_MAILPIT)", p)
-	}
-	return p
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return repo.Tool(tb, "mailpit", "SWITCHYARD_MAILPIT")
 }
 
 // FreePort returns a loopback port nothing listens on right now.

@@ -11,10 +11,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/repo"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -35,31 +34,7 @@ const (
 // is not installed.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	if p := os.Getenv("SWITCHYARD_STRIPE_MOCK"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("stripetest: SWITCHYARD_STRIPE_MOCK names %s, which does not exist: run `make tools` or fix the variable", p)
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("stripetest: cannot find the repository root (go.mod)")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "bin", "tools", "stripe-mock")
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("stripetest: stripe-mock is not installed at %s: run `make tools` (or set SWITCHYARD_STRIPE_MOCK)", p)
-	}
-	return p
+	return repo.Tool(tb, "stripe-mock", "SWITCHYARD_STRIPE_MOCK")
 }
 
 var listening = regexp.MustCompile(`Listening for HTTP at address: (\S+)`)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/repo"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,8 +65,11 @@ type Options struct {
 // Root is the repository root.
 func Root(t testing.TB) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 var buildOnce struct {

@@ -5,8 +5,8 @@ package astest
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/switchyard-ai/switchyard/internal/repo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,7 +107,7 @@ func Compile(tb testing.TB, path string) []byte {
 // binaries of several packages run at once; the lock keeps two of them from
 // running npm ci or writing one module at the same time.
 func runMake(target string) (root string, err error) {
-	root, err = moduleRoot()
+	root, err = repo.Root()
 	if err != nil {
 		return "", err
 	}
@@ -122,25 +122,6 @@ func runMake(target string) (root string, err error) {
 		return "", fmt.Errorf("make %s: %v\n%s", target, err, out)
 	}
 	return root, nil
-}
-
-// moduleRoot is the directory of go.mod above the working directory, where
-// the Makefile is.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("astest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Config is the Host configuration for tests and benchmarks: the edge's
