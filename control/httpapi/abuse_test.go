@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,17 +129,8 @@ func TestAutoSuspendAtEdge(t *testing.T) {
 	k, secret := tn.CreateKey(t, control.KeyCreate{Name: "leaked"})
 	call := func() (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/v1/chat/completions",
-			strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		status, _, body := env.Chat(t, secret)
+		return status, string(body)
 	}
 	if status, body := call(); status != http.StatusOK {
 		t.Fatalf("first call: %d %s", status, body)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,17 +41,7 @@ func TestOverspendBound(t *testing.T) {
 
 	call := func() (int, string, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/v1/chat/completions",
-			strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header.Get("X-Request-Id"), b
+		return env.Chat(t, secret)
 	}
 	cost := func(requestID string) int64 {
 		t.Helper()

@@ -390,17 +390,8 @@ func TestDeletedAccountKeysStopAtEdge(t *testing.T) {
 	_, secret := tn.CreateKey(t, control.KeyCreate{Name: "soon gone"})
 	call := func() (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, env.BaseURL+"/v1/chat/completions",
-			strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		status, _, body := env.Chat(t, secret)
+		return status, string(body)
 	}
 	if status, body := call(); status != http.StatusOK {
 		t.Fatalf("before deletion: %d %s", status, body)

@@ -6,9 +6,12 @@ package edgetest
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,4 +240,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Chat sends one small chat completion with key and returns the status, the
+// request id the edge answered with, and the body.
+func (e *Env) Chat(t testing.TB, key string) (status int, requestID string, body []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.BaseURL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Request-Id"), b
 }
