@@ -213,22 +213,11 @@ const catalogEvery = 60 * time.Second
 // syncCatalog keeps the gateway's catalog equal to the control service's,
 // keeping the configured one until the control service first answers.
 func syncCatalog(ctx context.Context, g *worker.Gateway, conn *controlclient.Conn) {
-	version := -1
+	cs := controlclient.NewCatalogSync(conn, g, slog.Default())
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		cat, err := conn.Catalog(cctx)
+		cs.Refresh(cctx)
 		cancel()
-		switch {
-		case err != nil:
-			slog.Warn("catalog fetch failed; keeping the current one", "err", err.Error())
-		case cat.Version != version:
-			if err := g.SetModels(controlclient.CatalogModels(cat, g.HasProvider), nil); err != nil {
-				slog.Error("catalog from control refused", "err", err.Error())
-			} else {
-				version = cat.Version
-				slog.Info("catalog updated", "version", version, "models", len(cat.Models))
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return

@@ -36,13 +36,6 @@ func main() {
 	select {}
 }
 
-// Resolver settings, as on the native edge: a revoked key stops working
-// within keyTTL; snapshots serve stale for staleFor while control is away.
-const (
-	keyTTL   = 30 * time.Second
-	staleFor = time.Hour
-)
-
 // start builds the gateway from the Worker's env. hostFns.io runs the
 // shim's I/O operations for work that belongs to no request.
 func start(env, hostFns js.Value) (js.Value, error) {
@@ -84,9 +77,9 @@ func start(env, hostFns js.Value) (js.Value, error) {
 	direct := hostFns.Get("io")
 	up := edgejs.NewFetch(direct)
 	conn := controlclient.NewConn(controlURL, token, up)
-	ropt := controlclient.ResolverOptions{TTL: keyTTL, StaleFor: staleFor}
+	ropt := controlclient.ResolverOptions{}
 	if kv := env.Get("SWITCHYARD_KV"); kv.Truthy() {
-		ropt.Store = edgejs.NewKVStore(kv, direct, bg, keyTTL+staleFor)
+		ropt.Store = edgejs.NewKVStore(kv, direct, bg, controlclient.DefaultTTL+controlclient.DefaultStaleFor)
 	}
 	sink := edgejs.NewUsageSink("workers", bg)
 	cfg, err := file.Config(getenv, controlclient.NewResolver(conn, ropt), up, sink)
@@ -126,7 +119,7 @@ func start(env, hostFns js.Value) (js.Value, error) {
 	if err != nil {
 		return js.Value{}, err
 	}
-	cat := &catalogSync{conn: conn, g: g, log: logger}
+	cat := &catalogSync{sync: controlclient.NewCatalogSync(conn, g, logger)}
 	edge := edgejs.NewEdge(g, bg, logger, cat.check)
 	api := js.Global().Get("Object").New()
 	api.Set("serve", js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -146,24 +139,17 @@ const catalogEvery = 60 * time.Second
 // A Worker has no background timers that outlive requests, so requests
 // start the check.
 type catalogSync struct {
-	conn *controlclient.Conn
-	g    *worker.Gateway
-	log  *slog.Logger
+	sync *controlclient.CatalogSync
 
 	mu      sync.Mutex
 	last    time.Time
 	running bool
-	loaded  bool
-	version int
 }
 
-// check starts a catalog fetch when one is due, through the request's
-// I/O; the request waits for it before it finishes, and the first request
-// of an instance waits for it before it is served.
 func (c *catalogSync) check(ctx context.Context) (wait func()) {
 	c.mu.Lock()
 	due := !c.running && time.Since(c.last) >= catalogEvery
-	first := !c.loaded
+	first := !c.sync.Loaded()
 	if due {
 		c.running, c.last = true, time.Now()
 	}
@@ -185,18 +171,8 @@ func (c *catalogSync) check(ctx context.Context) (wait func()) {
 func (c *catalogSync) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	cat, err := c.conn.Catalog(ctx)
+	c.sync.Refresh(ctx)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.running = false
-	switch {
-	case err != nil:
-		c.log.Warn("catalog fetch failed; keeping the current one", "err", err.Error())
-	case !c.loaded || cat.Version != c.version:
-		if err := c.g.SetModels(controlclient.CatalogModels(cat, c.g.HasProvider), nil); err != nil {
-			c.log.Error("catalog from control refused", "err", err.Error())
-			return
-		}
-		c.loaded, c.version = true, cat.Version
-	}
+	c.mu.Unlock()
 }

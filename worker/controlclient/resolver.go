@@ -16,6 +16,13 @@ import (
 	"github.com/switchyard-ai/switchyard/worker"
 )
 
+// The resolver's defaults: a revoked key stops working within DefaultTTL,
+// and a snapshot serves stale for DefaultStaleFor while control is away.
+const (
+	DefaultTTL      = 30 * time.Second
+	DefaultStaleFor = time.Hour
+)
+
 // ResolverOptions tune the key cache.
 type ResolverOptions struct {
 	// TTL is how long a snapshot is served before it is fetched again; it
@@ -89,10 +96,10 @@ type fetch struct {
 // NewResolver returns a resolver; it does no I/O.
 func NewResolver(conn *Conn, opt ResolverOptions) *Resolver {
 	if opt.TTL == 0 {
-		opt.TTL = 30 * time.Second
+		opt.TTL = DefaultTTL
 	}
 	if opt.StaleFor == 0 {
-		opt.StaleFor = time.Hour
+		opt.StaleFor = DefaultStaleFor
 	}
 	if opt.NegativeTTL == 0 {
 		opt.NegativeTTL = 10 * time.Second

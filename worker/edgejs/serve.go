@@ -71,7 +71,8 @@ func (e *Edge) serve(ctx context.Context, in, io js.Value, rw *responder) {
 		if r := recover(); r != nil {
 			// The core does not panic on any input the tests know; if it
 			// does, this request fails alone instead of the whole isolate.
-			e.log.Error("request panicked", "panic", fmt.Sprint(r))
+			// Only the panic's type: its value could quote the request.
+			e.log.Error("request panicked", "panic", fmt.Sprintf("%T", r))
 			if !rw.started {
 				rw.Respond(http.StatusInternalServerError, [][2]string{{"Content-Type", "application/json"}},
 					[]byte(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}`))
