@@ -130,7 +130,49 @@ func Audit(tb testing.TB, path string) Books {
 		Scan(&books.UsageRows, &books.UsageCost); err != nil {
 		tb.Fatal(err)
 	}
+	auditDaily(tb, db, closed)
 	return books
+}
+
+// auditDaily fails tb unless usage_daily (where the database has it)
+// holds exactly the records' totals per account, UTC day, model and key,
+// for every account not closed.
+func auditDaily(tb testing.TB, db *sql.DB, closed map[string]bool) {
+	tb.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'usage_daily'`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	if n == 0 {
+		return
+	}
+	const records = `SELECT account_id, strftime('%Y-%m-%d', started_at / 1000, 'unixepoch'),
+			CASE WHEN served_model <> '' THEN served_model ELSE model END, key_id, count(*), sum(input_tokens),
+			sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
+		FROM usage_records GROUP BY 1, 2, 3, 4`
+	const daily = `SELECT account_id, day, model, key_id, requests, input_tokens, cached_input_tokens,
+			cache_write_tokens, output_tokens, reasoning_tokens, cost_micros FROM usage_daily`
+	for _, q := range []struct{ what, sql string }{
+		{"usage_daily has a row the records do not add up to", daily + ` EXCEPT ` + records},
+		{"the records add up to a row usage_daily lacks", records + ` EXCEPT ` + daily},
+	} {
+		rows, err := db.Query(q.sql)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for rows.Next() {
+			var account, day, model, key string
+			var totals [7]int64
+			if err := rows.Scan(&account, &day, &model, &key, &totals[0], &totals[1], &totals[2], &totals[3],
+				&totals[4], &totals[5], &totals[6]); err != nil {
+				tb.Fatal(err)
+			}
+			if !closed[account] {
+				tb.Errorf("%s: account %s, %s, model %q, key %s: %v", q.what, account, day, model, key, totals)
+			}
+		}
+		rows.Close()
+	}
 }
 
 // rollups sums the usage rollups per account (nil when the database has

@@ -41,23 +41,6 @@ func (s *Store) ReleaseJob(ctx context.Context, job, holder string) error {
 	})
 }
 
-// rollUpUsage folds the usage records the WHERE clause selects into the
-// daily rollups; its arguments follow the clause's.
-const rollUpUsage = `INSERT INTO usage_rollups (account_id, day, model, key_id, requests, input_tokens,
-		cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_micros)
-	SELECT account_id, strftime('%Y-%m-%d', started_at / 1000, 'unixepoch'),
-		CASE WHEN served_model <> '' THEN served_model ELSE model END, key_id, count(*), sum(input_tokens),
-		sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
-	FROM usage_records WHERE received_at <= ? GROUP BY 1, 2, 3, 4
-	ON CONFLICT (account_id, day, model, key_id) DO UPDATE SET
-		requests = requests + excluded.requests,
-		input_tokens = input_tokens + excluded.input_tokens,
-		cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-		cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-		output_tokens = output_tokens + excluded.output_tokens,
-		reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-		cost_micros = cost_micros + excluded.cost_micros`
-
 // ExpireUsage takes the oldest limit records' received_at as its bound
 // and expires every record received up to it: that is whole ingestions
 // (each shares one received_at), at most limit records plus the rest of
@@ -73,7 +56,7 @@ func (s *Store) ExpireUsage(ctx context.Context, cutoff time.Time, limit int) (i
 		if !bound.Valid {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, rollUpUsage, bound.Int64); err != nil {
+		if err := foldUsage(ctx, tx, `received_at <= ?`, bound.Int64); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM usage_records WHERE received_at <= ?`, bound.Int64)
@@ -181,6 +164,7 @@ func erasures(out *control.AccountErasure) []struct {
 		count *int64
 	}{
 		{`DELETE FROM usage_rollups WHERE account_id = ?`, &out.UsageRollups},
+		{`DELETE FROM usage_daily WHERE account_id = ?`, nil},
 		{`DELETE FROM tokens WHERE account_id = ?`, &out.Tokens},
 		{`DELETE FROM key_spend WHERE key_id IN (SELECT id FROM api_keys WHERE account_id = ?)`, nil},
 		{`DELETE FROM plugin_activations WHERE account_id = ?`, nil},

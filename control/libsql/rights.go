@@ -20,8 +20,10 @@ var ExportedTables = []string{
 }
 
 // NotExported are tables with an account_id column that hold nothing
-// about the person: bookkeeping of the retention job.
-var NotExported = []string{"account_erasures"}
+// about the person beyond what the export carries: bookkeeping of the
+// retention job, and usage_daily, the per-day sums of the exported usage
+// records.
+var NotExported = []string{"account_erasures", "usage_daily"}
 
 func (s *Store) UpdateProfile(ctx context.Context, a *control.Account) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -250,23 +252,6 @@ func scanUsage(rows *sql.Rows) (*control.UsageRecord, error) {
 	return &r, nil
 }
 
-// closeAccountUsage folds the account's usage records into the daily
-// rollups the retention job keeps for invoices, before they are deleted.
-const closeAccountUsage = `INSERT INTO usage_rollups (account_id, day, model, key_id, requests, input_tokens,
-		cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_micros)
-	SELECT account_id, strftime('%Y-%m-%d', started_at / 1000, 'unixepoch'),
-		CASE WHEN served_model <> '' THEN served_model ELSE model END, key_id, count(*), sum(input_tokens),
-		sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
-	FROM usage_records WHERE account_id = ? GROUP BY 1, 2, 3, 4
-	ON CONFLICT (account_id, day, model, key_id) DO UPDATE SET
-		requests = requests + excluded.requests,
-		input_tokens = input_tokens + excluded.input_tokens,
-		cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-		cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-		output_tokens = output_tokens + excluded.output_tokens,
-		reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-		cost_micros = cost_micros + excluded.cost_micros`
-
 func (s *Store) CloseAccount(ctx context.Context, accountID string, at time.Time) (*control.Closure, error) {
 	c := &control.Closure{AccountID: accountID, ClosedAt: at}
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -288,7 +273,10 @@ func (s *Store) CloseAccount(ctx context.Context, accountID string, at time.Time
 			{`DELETE FROM plugin_activations WHERE account_id = ?`, []any{accountID}, nil},
 			{`DELETE FROM plugin_versions WHERE account_id = ?`, []any{accountID}, &c.PluginsDeleted},
 			{`DELETE FROM plugin_modules WHERE hash NOT IN (SELECT hash FROM plugin_versions)`, nil, nil},
-			{closeAccountUsage, []any{accountID}, nil},
+			// The account's daily totals become rollups whole.
+			{`INSERT INTO usage_rollups (` + cellColumns + `) SELECT ` + cellColumns + ` FROM usage_daily
+				WHERE account_id = ? ` + addCells, []any{accountID}, nil},
+			{`DELETE FROM usage_daily WHERE account_id = ?`, []any{accountID}, nil},
 			{`DELETE FROM usage_records WHERE account_id = ?`, []any{accountID}, &c.UsageDeleted},
 			{`DELETE FROM key_spend WHERE key_id IN (SELECT id FROM api_keys WHERE account_id = ?)`, []any{accountID}, nil},
 			{`DELETE FROM billing_accounts WHERE account_id = ?`, []any{accountID}, nil},

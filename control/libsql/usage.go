@@ -53,7 +53,10 @@ func (s *Store) IngestUsage(ctx context.Context, in *control.UsageIngest) (*cont
 		if err != nil {
 			return err
 		}
-		return charge(ctx, tx, in, keep, inserted, out)
+		if err := charge(ctx, tx, in, keep, inserted, out); err != nil {
+			return err
+		}
+		return addDaily(ctx, tx, keep, inserted)
 	})
 	if err != nil {
 		return nil, err
@@ -233,6 +236,9 @@ func (s *Store) UsageRecord(ctx context.Context, accountID, requestID string) (*
 const dayMs = 24 * 60 * 60 * 1000
 
 func (s *Store) UsageAggregates(ctx context.Context, q control.UsageQuery) ([]control.UsageAggregate, error) {
+	if wholeDays(q.From) && wholeDays(q.To) {
+		return s.dailyAggregates(ctx, q)
+	}
 	// Records past the retention period live on as daily rollups
 	// (usage_rollups, per account, day, model and key); a report reads
 	// both, so older days keep their totals. Rolled-up days are whole: a
@@ -293,36 +299,72 @@ func (s *Store) UsageAggregates(ctx context.Context, q control.UsageQuery) ([]co
 	return out, rows.Err()
 }
 
-// UsageCells sums the account's usage in [from, to) per day, model and key
-// at once, from records and from the daily rollups the retention job
-// keeps; one scan serves the three breakdowns a usage page shows.
-func (s *Store) UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]control.UsageCell, error) {
-	args := []any{accountID, ms(from), ms(to)}
-	rows, err := s.db.QueryContext(ctx, `SELECT d, m, k, sum(n), sum(i), sum(ci), sum(cw), sum(o), sum(r), sum(c) FROM (
-			SELECT started_at / `+fmt.Sprint(dayMs)+` AS d, CASE WHEN served_model <> '' THEN served_model ELSE model END AS m,
-				key_id AS k, count(*) AS n, sum(input_tokens) AS i, sum(cached_input_tokens) AS ci,
-				sum(cache_write_tokens) AS cw, sum(output_tokens) AS o, sum(reasoning_tokens) AS r, sum(cost_micros) AS c
-			FROM usage_records WHERE account_id = ? AND started_at >= ? AND started_at < ? GROUP BY d, m, k
-			UNION ALL
-			SELECT CAST(strftime('%s', day) AS INTEGER) / 86400, model, key_id, sum(requests), sum(input_tokens),
-				sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
-			FROM usage_rollups WHERE account_id = ? AND CAST(strftime('%s', day) AS INTEGER) * 1000 + 86400000 > ?
-				AND CAST(strftime('%s', day) AS INTEGER) * 1000 < ? GROUP BY 1, 2, 3
-		) GROUP BY d, m, k ORDER BY d, m, k`, append(args, args...)...)
+// wholeDays reports whether t is a UTC midnight.
+func wholeDays(t time.Time) bool { return t.UnixMilli()%dayMs == 0 }
+
+// dailyAggregates answers a report over whole UTC days from the daily
+// totals and the rollups, without reading a record.
+func (s *Store) dailyAggregates(ctx context.Context, q control.UsageQuery) ([]control.UsageAggregate, error) {
+	var group string
+	switch q.GroupBy {
+	case control.GroupByDay:
+		group = "day"
+	case control.GroupByModel:
+		group = "model"
+	case control.GroupByKey:
+		group = "key_id"
+	default:
+		return nil, control.Errorf(control.EINVALID, "unknown grouping")
+	}
+	where := "day BETWEEN ? AND ?"
+	args := []any{q.From.UTC().Format(time.DateOnly), q.To.Add(-time.Millisecond).UTC().Format(time.DateOnly)}
+	if q.AccountID != "" {
+		where = "account_id = ? AND " + where
+		args = append([]any{q.AccountID}, args...)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+group+`, sum(requests), sum(input_tokens), sum(cached_input_tokens),
+			sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
+		FROM (SELECT * FROM usage_daily WHERE `+where+` UNION ALL SELECT * FROM usage_rollups WHERE `+where+`)
+		GROUP BY 1 ORDER BY 1`, append(args, args...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []control.UsageCell{}
+	out := []control.UsageAggregate{}
 	for rows.Next() {
-		var c control.UsageCell
-		var day int64
-		if err := rows.Scan(&day, &c.Model, &c.KeyID, &c.Requests, &c.InputTokens, &c.CachedInputTokens, &c.CacheWriteTokens,
-			&c.OutputTokens, &c.ReasoningTokens, &c.CostMicros); err != nil {
+		var a control.UsageAggregate
+		if err := rows.Scan(&a.Group, &a.Requests, &a.InputTokens, &a.CachedInputTokens, &a.CacheWriteTokens,
+			&a.OutputTokens, &a.ReasoningTokens, &a.CostMicros); err != nil {
 			return nil, err
 		}
-		c.Day = time.UnixMilli(day * dayMs).UTC().Format("2006-01-02")
-		out = append(out, c)
+		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// UsageCells sums the account's usage per day, model and key over the
+// UTC days that [from, to) touches, whole, from the daily totals of live
+// records and the rollups of expired ones: a few rows per day, however many
+// requests the days saw.
+func (s *Store) UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]control.UsageCell, error) {
+	first, last := from.UTC().Format(time.DateOnly), to.Add(-time.Millisecond).UTC().Format(time.DateOnly)
+	rows, err := s.db.QueryContext(ctx, `SELECT day, model, key_id, sum(requests), sum(input_tokens),
+			sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
+		FROM (
+			SELECT * FROM usage_daily WHERE account_id = ? AND day BETWEEN ? AND ?
+			UNION ALL
+			SELECT * FROM usage_rollups WHERE account_id = ? AND day BETWEEN ? AND ?
+		) GROUP BY day, model, key_id ORDER BY day, model, key_id`, accountID, first, last, accountID, first, last)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := scanCells(rows, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.UsageCell, len(cells))
+	for i := range cells {
+		out[i] = cells[i].UsageCell
+	}
+	return out, nil
 }
