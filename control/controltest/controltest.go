@@ -101,14 +101,25 @@ func Catalog() []control.Model {
 	return append(control.DefaultCatalog(), control.Model{ID: OneDollarModel, InputPrice: 1_000_000, OutputPrice: 1_000_000})
 }
 
-// NewService starts a Service over st with clock, fast passwords, Catalog
-// and a real plugin validator (PluginHost).
+// NewService starts a Service over st with clock, fast passwords, Catalog,
+// a real plugin validator (PluginHost) and an encryption keyring
+// (Keyring), as `switchyard control` requires one.
 func NewService(tb testing.TB, st control.Store, clock control.Clock) *control.Service {
 	tb.Helper()
 	svc := control.NewService(st, control.Config{Clock: clock, Password: FastPasswords, Catalog: Catalog(),
-		Plugins: pluginhost.NewValidator(PluginHost(tb))})
+		Plugins: pluginhost.NewValidator(PluginHost(tb)), Keyring: Keyring(tb)})
 	if err := svc.Start(context.Background()); err != nil {
 		tb.Fatalf("start service: %v", err)
 	}
 	return svc
+}
+
+// Keyring returns a keyring with one fixed test key, id "test".
+func Keyring(tb testing.TB) *control.Keyring {
+	tb.Helper()
+	kr, err := control.NewKeyring(map[string][]byte{"test": []byte("switchyard-test-key-32-bytes-pad")}, "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kr
 }
