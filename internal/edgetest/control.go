@@ -88,7 +88,8 @@ func StartControlWith(t testing.TB, opts ControlOptions) *Control {
 		c.Service = controltest.NewService(t, st, control.SystemClock)
 	} else {
 		cfg := control.Config{Clock: control.SystemClock, Password: controltest.FastPasswords,
-			Catalog: controltest.Catalog(), Plugins: pluginhost.NewValidator(controltest.PluginHost(t))}
+			Catalog: controltest.Catalog(), Plugins: pluginhost.NewValidator(controltest.PluginHost(t)),
+			Keyring: controltest.Keyring(t)}
 		opts.Service(c, st, &cfg)
 		c.Service = control.NewService(st, cfg)
 		if err := c.Service.Start(context.Background()); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,9 @@ type Sink struct {
 	// or written to the spill file again.
 	loaded   int
 	inflight bool
+	// batch is the most records per POST: BatchSize, or less once the
+	// control service refused a batch as too large.
+	batch int
 
 	// fileMu serialises the spill files: appends (from the sender and from
 	// requests shedding records) must not interleave, and none may land in
@@ -96,7 +100,8 @@ func NewSink(conn *Conn, opt SinkOptions) *Sink {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Sink{conn: conn, opt: opt, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &Sink{conn: conn, opt: opt, batch: opt.BatchSize, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		done: make(chan struct{})}
 }
 
 // Start loads records a previous run left in the spill file and starts the
@@ -148,13 +153,17 @@ func (s *Sink) Pending() int {
 }
 
 // Dropped counts records lost because memory was full and no spill file
-// was configured (or writing it failed).
+// was configured (or writing it failed), or because the control service
+// refused a record on its own as too large.
 func (s *Sink) Dropped() int64 { return s.dropped.Load() }
 
 // Flush sends everything queued now, including spilled records.
 func (s *Sink) Flush(ctx context.Context) error {
 	for {
 		n, err := s.sendOne(ctx)
+		if errors.Is(err, errSmallerBatch) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -218,6 +227,10 @@ func (s *Sink) loop() {
 	}
 }
 
+// errSmallerBatch is sendOne's answer when the control service refused the
+// batch as too large and the sink halved its batch size: send again.
+var errSmallerBatch = errors.New("usage batch too large for the control service")
+
 // sendOne sends up to one batch and reports how many records it cleared.
 func (s *Sink) sendOne(ctx context.Context) (int, error) {
 	s.sendMu.Lock()
@@ -233,7 +246,7 @@ func (s *Sink) sendOne(ctx context.Context) (int, error) {
 		}
 		s.mu.Lock()
 	}
-	n := min(len(s.queue), s.opt.BatchSize)
+	n := min(len(s.queue), s.batch)
 	batch := make([]edgeapi.UsageRecord, n)
 	copy(batch, s.queue[:n])
 	s.sending = n
@@ -242,17 +255,39 @@ func (s *Sink) sendOne(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	res, err := s.conn.SendUsage(ctx, &edgeapi.UsageBatch{EdgeID: s.opt.EdgeID, Records: batch})
+	tooLarge := false
+	if se := (*StatusError)(nil); errors.As(err, &se) && se.Status == http.StatusRequestEntityTooLarge {
+		tooLarge = true
+	}
 	s.mu.Lock()
 	s.sending = 0
-	if err == nil {
-		// Reslicing keeps draining a long backlog linear; the cleared
-		// front is freed when append next grows the queue.
+	switch {
+	case err == nil || tooLarge && n == 1:
+		// Delivered, or refused alone as too large, which no resend can
+		// change: cleared either way. Reslicing keeps draining a long
+		// backlog linear; the cleared front is freed when append next
+		// grows the queue.
 		clear(s.queue[:n])
 		s.queue = s.queue[n:]
 		s.loaded = max(s.loaded-n, 0)
+	case tooLarge:
+		// The control service takes smaller batches than BatchSize (its
+		// -max-usage-batch flags): halve, and send again at once. A
+		// refused batch would otherwise be resent, and refused, forever.
+		s.batch = max(n/2, 1)
 	}
+	size := s.batch
 	s.mu.Unlock()
-	if err != nil {
+	switch {
+	case tooLarge && n == 1:
+		s.dropped.Add(1)
+		s.opt.Logger.Error("usage record refused by control as too large; dropped", "request_id", batch[0].RequestID)
+		return 1, s.settleInflight()
+	case tooLarge:
+		s.opt.Logger.Warn("usage batch refused by control as too large; sending smaller batches", "records", n,
+			"batch_size", size)
+		return 0, errSmallerBatch
+	case err != nil:
 		return 0, err
 	}
 	for _, rj := range res.Rejected {

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/controltest"
+	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/internal/edgetest"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
@@ -387,4 +390,44 @@ func TestSinkHammer(t *testing.T) {
 		t.Fatalf("%d records dropped with a spill file", n)
 	}
 	checkDelivered(t, ctl, k.AccountID, all)
+}
+
+// TestSinkShrinksBatchesControlRefuses: a control service configured for
+// smaller batches than the edge sends (-max-usage-batch-records) answers
+// 413; the sink halves its batches until they fit and delivers everything,
+// rather than resending the refused batch forever. A record refused alone
+// is dropped and counted.
+func TestSinkShrinksBatchesControlRefuses(t *testing.T) {
+	ctl := edgetest.StartControlWith(t, edgetest.ControlOptions{API: func(_ *control.Service, cfg *httpapi.Config) {
+		cfg.MaxUsageBatchRecords = 30
+		cfg.MaxUsageBatchBytes = 64 << 10
+	}})
+	_, k, _ := tenantWithKey(t, ctl)
+	s := newSink(ctl, nil, controlclient.SinkOptions{BatchSize: 500})
+	recs := usageRecords(k, "shrink", 200)
+	recordAll(s, recs)
+	posts := ctl.UsagePosts()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkDelivered(t, ctl, k.AccountID, recs)
+	// 500 → 250 → 125 → 62 → 31 → 15: five refusals, then 14 batches of 15.
+	if n := ctl.UsagePosts() - posts; n > 5+14 {
+		t.Errorf("%d posts for 200 records, want at most 19", n)
+	}
+
+	// A record that alone exceeds the byte bound can never be delivered.
+	huge := usageRecords(k, "huge", 2)
+	huge[0].Tags = map[string]string{"note": strings.Repeat("x", 70<<10)}
+	recordAll(s, huge)
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("Pending() = %d after the refused record, want 0", n)
+	}
+	if n := s.Dropped(); n != 1 {
+		t.Fatalf("Dropped() = %d, want 1", n)
+	}
+	checkDelivered(t, ctl, k.AccountID, append(recs, huge[1]))
 }
