@@ -79,6 +79,30 @@ func TestDailyTotals(t *testing.T) {
 		return b
 	}
 	before := breakdown("ingested")
+	// Narrowed to one model, one key, or both: only their usage counts,
+	// while the choices still list everything in range.
+	for _, f := range []struct {
+		filter control.UsageFilter
+		want   int64
+	}{
+		{control.UsageFilter{Model: "openai/gpt-4o"}, 3},
+		{control.UsageFilter{KeyID: k2.ID}, 4},
+		{control.UsageFilter{Model: "openai/gpt-4o-mini", KeyID: k1.ID}, 6},
+		{control.UsageFilter{KeyID: ko.ID}, 0},
+	} {
+		b, err := e.svc.UsageBreakdownOf(e.ctx, a.ID, from, to, f.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var days int64
+		for _, d := range b.ByDay {
+			days += d.Requests
+		}
+		if b.Total.Requests != f.want || days != f.want || len(b.Models) != 2 || len(b.KeyIDs) != 2 {
+			t.Errorf("%+v: %d requests (%d by day), choices %v %v; want %d", f.filter, b.Total.Requests, days,
+				b.Models, b.KeyIDs, f.want)
+		}
+	}
 	if rows := e.count(t, `SELECT count(*) FROM usage_daily WHERE account_id = ?`, a.ID); rows > 12 || rows < 8 {
 		t.Errorf("%d daily rows for 4 days × 2 keys × at most 2 models", rows)
 	}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -788,9 +789,21 @@ func (s *Service) RecentUsage(ctx context.Context, accountID string, from, to ti
 	return s.store.RecentUsage(ctx, accountID, from, to, limit)
 }
 
-// UsageBreakdown sums the account's usage in [from, to) by day, by model
-// and by key from one scan of its records.
+// UsageBreakdown sums the account's usage by day, by model and by key over
+// the whole UTC days that [from, to) touches, from the daily totals.
 func (s *Service) UsageBreakdown(ctx context.Context, accountID string, from, to time.Time) (*UsageBreakdown, error) {
+	return s.UsageBreakdownOf(ctx, accountID, from, to, UsageFilter{})
+}
+
+// UsageFilter narrows a usage breakdown to one model, one key, or both;
+// an empty field matches everything.
+type UsageFilter struct {
+	Model string // the served model, else the requested one
+	KeyID string
+}
+
+// UsageBreakdownOf is UsageBreakdown counting only the usage f matches.
+func (s *Service) UsageBreakdownOf(ctx context.Context, accountID string, from, to time.Time, f UsageFilter) (*UsageBreakdown, error) {
 	if !from.Before(to) || to.Sub(from) > maxUsageRange {
 		return nil, Errorf(EINVALID, "the range must be non-empty and span at most %d days", int(maxUsageRange/(24*time.Hour)))
 	}
@@ -808,8 +821,13 @@ func (s *Service) UsageBreakdown(ctx context.Context, accountID string, from, to
 		g.add(&c.UsageAggregate)
 	}
 	days, models, keys := map[string]*UsageAggregate{}, map[string]*UsageAggregate{}, map[string]*UsageAggregate{}
+	seenModels, seenKeys := map[string]bool{}, map[string]bool{}
 	for i := range cells {
 		c := &cells[i]
+		seenModels[c.Model], seenKeys[c.KeyID] = true, true
+		if f.Model != "" && c.Model != f.Model || f.KeyID != "" && c.KeyID != f.KeyID {
+			continue
+		}
 		sum(days, c.Day, c)
 		sum(models, c.Model, c)
 		sum(keys, c.KeyID, c)
@@ -824,6 +842,7 @@ func (s *Service) UsageBreakdown(ctx context.Context, accountID string, from, to
 		return out
 	}
 	b.ByDay, b.ByModel, b.ByKey = flat(days), flat(models), flat(keys)
+	b.Models, b.KeyIDs = slices.Sorted(maps.Keys(seenModels)), slices.Sorted(maps.Keys(seenKeys))
 	return b, nil
 }
 

@@ -76,6 +76,9 @@ type UsageCell struct {
 type UsageBreakdown struct {
 	ByDay, ByModel, ByKey []UsageAggregate
 	Total                 UsageAggregate
+	// Models and KeyIDs are every model and key with usage in the range,
+	// in ascending order, whatever the filter (the choices a page offers).
+	Models, KeyIDs []string
 }
 
 func (a *UsageAggregate) add(b *UsageAggregate) {
