@@ -125,6 +125,7 @@ func runControl(ctx context.Context, args []string) error {
 	sf.register(fs)
 	listen := fs.String("listen", envOr("SWITCHYARD_CONTROL_LISTEN", "127.0.0.1:8081"), "address to serve on (env SWITCHYARD_CONTROL_LISTEN)")
 	tokens := fs.String("edge-tokens", os.Getenv("SWITCHYARD_EDGE_TOKENS"), "comma-separated bearer tokens edges may use; several allow rotation (env SWITCHYARD_EDGE_TOKENS)")
+	metricsToken := fs.String("metrics-token", os.Getenv("SWITCHYARD_METRICS_TOKEN"), "bearer token for GET /metrics (Prometheus text); empty serves no /metrics; prefer the env var, which process lists do not show (env SWITCHYARD_METRICS_TOKEN)")
 	secure := fs.Bool("secure-cookies", os.Getenv("SWITCHYARD_SECURE_COOKIES") == "true", "mark session cookies Secure behind a TLS-terminating proxy (env SWITCHYARD_SECURE_COOKIES=true)")
 	var tf tlsFlags
 	tf.register(fs)
@@ -171,7 +172,7 @@ func runControl(ctx context.Context, args []string) error {
 		return err
 	}
 	return serveHTTP(ctx, ln, httpapi.New(svc, httpapi.Config{EdgeTokens: edgeTokens, SecureCookies: *secure,
-		ClientIPHeader: *clientIPHeader, Dashboard: console}))
+		ClientIPHeader: *clientIPHeader, Dashboard: console, MetricsToken: *metricsToken}))
 }
 
 func splitList(s string) []string {

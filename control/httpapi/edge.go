@@ -102,6 +102,7 @@ func (h *Handler) edgeUsage(w http.ResponseWriter, r *http.Request) {
 		h.error(w, r, err)
 		return
 	}
+	h.metrics.ingested(res.Accepted, res.Duplicates, len(res.Rejected)+len(malformed))
 	for i := range res.Rejected {
 		res.Rejected[i].Index = index[res.Rejected[i].Index]
 	}

@@ -64,8 +64,9 @@ func newServer(t testing.TB, path string, clock *controltest.Clock) *server {
 	svc := controltest.NewService(t, st, clock)
 	logs := &syncBuffer{}
 	h := httpapi.New(svc, httpapi.Config{
-		EdgeTokens: []string{"", "old-rotated-token", edgeToken},
-		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		EdgeTokens:   []string{"", "old-rotated-token", edgeToken},
+		MetricsToken: metricsToken,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)

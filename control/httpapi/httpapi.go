@@ -52,6 +52,11 @@ type Config struct {
 	// MaxUsageBatchRecords bounds the records of one usage batch. Default
 	// 10,000.
 	MaxUsageBatchRecords int
+	// MetricsToken is the bearer token GET /metrics asks for (Prometheus'
+	// text format: requests by route pattern and status, usage batches and
+	// records by outcome, database reachability). Default "": /metrics is
+	// not served.
+	MetricsToken string
 	// Dashboard is the web console (control/dashboard), served for "GET /"
 	// and the console's pages (DashboardPaths); its data exports are
 	// answered by this package's export routes, under the console's
@@ -80,6 +85,9 @@ type Handler struct {
 	log        *slog.Logger
 	edgeHashes [][sha256.Size]byte
 	mux        *http.ServeMux
+
+	metrics     *metrics
+	metricsHash *[sha256.Size]byte
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -98,7 +106,11 @@ func New(svc *control.Service, cfg Config) *Handler {
 	if cfg.MaxUsageBatchRecords <= 0 {
 		cfg.MaxUsageBatchRecords = 10_000
 	}
-	h := &Handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics()}
+	if cfg.MetricsToken != "" {
+		sum := sha256.Sum256([]byte(cfg.MetricsToken))
+		h.metricsHash = &sum
+	}
 	for _, t := range cfg.EdgeTokens {
 		if t != "" {
 			h.edgeHashes = append(h.edgeHashes, sha256.Sum256([]byte(t)))
@@ -116,6 +128,7 @@ func (h *Handler) routes() {
 	api := func(pattern string, fn http.HandlerFunc) { h.mux.Handle(pattern, csrf.Handler(h.audited(pattern, fn))) }
 
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /metrics", h.serveMetrics)
 
 	api("POST /api/v1/signup", h.signup)
 	api("POST /api/v1/login", h.login)
@@ -175,7 +188,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil || h.cfg.SecureCookies {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
-	h.mux.ServeHTTP(w, r.WithContext(control.WithClient(r.Context(), h.clientIP(r), r.UserAgent())))
+	_, route := h.mux.Handler(r)
+	if route == "/" || route == "" {
+		route = "unrouted"
+	}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	h.mux.ServeHTTP(rec, r.WithContext(control.WithClient(r.Context(), h.clientIP(r), r.UserAgent())))
+	h.metrics.observe(route, rec.status, time.Since(start))
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
