@@ -92,7 +92,7 @@ func testContentCanary(t *testing.T, native bool) {
 		"edge usage records":     mustJSON(t, env.Usage()),
 		"control usage records":  records,
 		"edge /metrics":          get(t, env.BaseURL+"/metrics", http.StatusOK),
-		"control /metrics":       get(t, env.Control.URL+"/metrics", 0),
+		"control /metrics":       get(t, env.Control.URL+"/metrics", http.StatusOK, "Bearer "+edgetest.MetricsToken),
 		"account export":         accountView(t, tenant, "/api/v1/account/export"),
 		"account usage CSV":      accountView(t, tenant, "/api/v1/account/export/usage.csv"),
 		"account usage by model": accountView(t, tenant, "/api/v1/usage?group_by=model"),
@@ -144,9 +144,17 @@ func call(t *testing.T, url, key, body string) (int, string) {
 
 // get reads url; a want of 0 takes any status (a route that may not
 // exist is still looked in).
-func get(t *testing.T, url string, want int) string {
+// get fetches url, with an Authorization header when auth is given.
+func get(t *testing.T, url string, want int, auth ...string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range auth {
+		req.Header.Set("Authorization", a)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

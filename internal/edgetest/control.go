@@ -29,6 +29,9 @@ import (
 // EdgeToken is the bearer token a Control accepts from edges.
 const EdgeToken = "edge-token-for-tests"
 
+// MetricsToken is the bearer token a Control's /metrics asks for.
+const MetricsToken = "metrics-token-for-tests"
+
 // Control is a real control service (control.Service over a libSQL file in
 // the test's temporary directory) served over loopback HTTP. It counts the
 // edge API calls it answers, and it can be stopped and restarted on the
@@ -98,8 +101,9 @@ func StartControlWith(t testing.TB, opts ControlOptions) *Control {
 		t.Cleanup(func() { c.Service.Close() })
 	}
 	cfg := httpapi.Config{
-		EdgeTokens: []string{EdgeToken},
-		Logger:     slog.New(slog.NewTextHandler(&c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		EdgeTokens:   []string{EdgeToken},
+		MetricsToken: MetricsToken,
+		Logger:       slog.New(slog.NewTextHandler(&c.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if opts.API != nil {
 		opts.API(c.Service, &cfg)
