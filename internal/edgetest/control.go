@@ -51,6 +51,9 @@ type Control struct {
 	logs       syncBuffer
 	keyLookups atomic.Int64
 	usagePosts atomic.Int64
+	// refuseUsage, when not 0, is the status usage posts are answered
+	// with instead of being ingested.
+	refuseUsage atomic.Int64
 
 	mu  sync.Mutex
 	srv *httptest.Server // nil while stopped
@@ -115,6 +118,10 @@ func StartControlWith(t testing.TB, opts ControlOptions) *Control {
 			c.keyLookups.Add(1)
 		case r.URL.Path == "/edge/v1/usage":
 			c.usagePosts.Add(1)
+			if status := int(c.refuseUsage.Load()); status != 0 {
+				http.Error(w, `{"error":{"code":"refused_by_test","message":"usage refused by the test"}}`, status)
+				return
+			}
 		}
 		api.ServeHTTP(w, r)
 	})
@@ -160,6 +167,11 @@ func (c *Control) Restart(t testing.TB) {
 	}
 	c.serve(ln)
 }
+
+// RefuseUsage makes usage posts fail with status (as a control service
+// whose edge tokens were rotated would answer 401), or, with 0, be
+// ingested again.
+func (c *Control) RefuseUsage(status int) { c.refuseUsage.Store(int64(status)) }
 
 // KeyLookups counts GET /edge/v1/keys/{hash} requests answered so far.
 func (c *Control) KeyLookups() int64 { return c.keyLookups.Load() }

@@ -13,7 +13,8 @@ import (
 // TestControlOutage: while the control service is down, the Workers edge
 // keeps serving known keys and running their plugins (a new isolate finds
 // both in KV), keeps the usage it could not deliver in KV, and delivers it
-// once control is back.
+// once control is back; a batch control refuses with 401 (an edge token
+// rotated too early) is kept and delivered the same way.
 func TestControlOutage(t *testing.T) {
 	w := workerdtest.Start(t, workerdtest.Options{KV: true, Vars: map[string]string{"SWITCHYARD_USAGE_RESEND_SECONDS": "1"}})
 	if status, body, _ := chat(t, w, w.APIKey, "openai/gpt-4o-mini"); status != http.StatusOK {
@@ -52,6 +53,27 @@ func TestControlOutage(t *testing.T) {
 		t.Fatalf("after the outage: %d %s", status, body)
 	}
 	waitFor(t, 10*time.Second, "the kept record delivered after the outage", func() bool {
+		_, ok := w.Usage(id)
+		return ok
+	})
+
+	// Control refuses the edge's token for usage (rotated too early):
+	// the record is kept, not dropped, and delivered once it is accepted.
+	kept := strings.Count(w.Logs(), "usage batch kept in KV")
+	w.Control.RefuseUsage(http.StatusUnauthorized)
+	status, body, id = chat(t, w, w.APIKey, "openai/gpt-4o-mini")
+	if status != http.StatusOK {
+		t.Fatalf("while usage is refused: %d %s", status, body)
+	}
+	waitFor(t, 15*time.Second, "the refused usage batch kept in KV", func() bool {
+		return strings.Count(w.Logs(), "usage batch kept in KV") > kept
+	})
+	w.Control.RefuseUsage(0)
+	time.Sleep(1100 * time.Millisecond) // the resend interval
+	if status, body, _ := chat(t, w, w.APIKey, "openai/gpt-4o-mini"); status != http.StatusOK {
+		t.Fatalf("after usage is accepted again: %d %s", status, body)
+	}
+	waitFor(t, 10*time.Second, "the record refused with 401 delivered later", func() bool {
 		_, ok := w.Usage(id)
 		return ok
 	})

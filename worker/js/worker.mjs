@@ -278,8 +278,11 @@ async function sendUsage(env, body, attempts = 4) {
       });
       await res.arrayBuffer();
       if (res.ok) return true;
-      if (res.status < 500 && res.status !== 429) {
-        // Refused for good (a malformed batch): retrying cannot help.
+      if (res.status === 400 || res.status === 413 || res.status === 422) {
+        // Refused for good (a malformed or oversized batch): retrying
+        // cannot help. Other refusals (401 or 403 from a rotated
+        // EDGE_TOKEN, 404 from a wrong CONTROL_URL, 429) are the
+        // operator's to fix; the batch is kept until then.
         console.error(JSON.stringify({ msg: "usage batch refused by the control service", status: res.status }));
         return true;
       }
