@@ -280,7 +280,7 @@ func (s *Service) checkAccountSpend(ctx context.Context, accountID string, now t
 	if err := s.suspend(sys, accountID, "spend anomaly"); err != nil {
 		return err
 	}
-	a, err := s.store.Account(ctx, accountID)
+	a, err := s.opened(s.store.Account(ctx, accountID))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func (s *Service) payments() (PaymentProcessor, error) {
 
 // billingState returns one account's billing standing.
 func (s *Service) billingState(ctx context.Context, accountID string) (*BillingState, error) {
-	states, err := s.store.BillingStates(ctx, []string{accountID})
+	states, err := s.billingStates(ctx, []string{accountID})
 	if err != nil {
 		return nil, err
 	}
@@ -25,6 +25,20 @@ func (s *Service) billingState(ctx context.Context, accountID string) (*BillingS
 		return nil, Errorf(ENOTFOUND, "account not found")
 	}
 	return &states[0], nil
+}
+
+// billingStates reads the accounts' billing standing, names opened.
+func (s *Service) billingStates(ctx context.Context, accountIDs []string) ([]BillingState, error) {
+	states, err := s.store.BillingStates(ctx, accountIDs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range states {
+		if states[i].Name, err = s.cfg.Keyring.Open(states[i].Name, states[i].AccountID, FieldName); err != nil {
+			return nil, err
+		}
+	}
+	return states, nil
 }
 
 // BillingState returns the account's balance, auto top-up setting and
@@ -215,7 +229,7 @@ func (s *Service) afterBalanceChange(ctx context.Context, accountIDs []string, a
 	if len(accountIDs) == 0 || s.cfg.Payments == nil && s.cfg.Notifier == (BillingNotifier)(NopBillingNotifier{}) {
 		return
 	}
-	states, err := s.store.BillingStates(ctx, accountIDs)
+	states, err := s.billingStates(ctx, accountIDs)
 	if err != nil {
 		s.cfg.Logger.Error("read billing states after a balance change", "err", err)
 		return

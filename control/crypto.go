@@ -26,8 +26,8 @@ const (
 	maxSealKeyID   = 32
 )
 
-// Keyring seals and opens values stored at rest: account billing
-// addresses and phone numbers today, and any other secret a row holds
+// Keyring seals and opens values stored at rest: account names,
+// companies, billing addresses and phone numbers today, and any other secret a row holds
 // (provider keys, once customers can bring their own) through the same
 // Seal and Open.
 //

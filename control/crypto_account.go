@@ -9,27 +9,37 @@ func (s *Service) sealAccount(a *Account) (*Account, error) {
 	if kr == nil {
 		return &out, nil
 	}
-	var err error
-	if out.BillingAddress, err = kr.Seal(a.BillingAddress, a.ID, FieldBillingAddress); err != nil {
-		return nil, err
-	}
-	if out.Phone, err = kr.Seal(a.Phone, a.ID, FieldPhone); err != nil {
-		return nil, err
+	for _, f := range accountFields(&out) {
+		var err error
+		if *f.value, err = kr.Seal(*f.value, a.ID, f.name); err != nil {
+			return nil, err
+		}
 	}
 	return &out, nil
 }
 
 // openAccount opens a's sealed fields in place.
 func (s *Service) openAccount(a *Account) error {
-	kr := s.cfg.Keyring
-	var err error
-	if a.BillingAddress, err = kr.Open(a.BillingAddress, a.ID, FieldBillingAddress); err != nil {
-		return err
-	}
-	if a.Phone, err = kr.Open(a.Phone, a.ID, FieldPhone); err != nil {
-		return err
+	for _, f := range accountFields(a) {
+		var err error
+		if *f.value, err = s.cfg.Keyring.Open(*f.value, a.ID, f.name); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// accountFields are a's sealed fields, by name.
+func accountFields(a *Account) []struct {
+	name  string
+	value *string
+} {
+	return []struct {
+		name  string
+		value *string
+	}{
+		{FieldName, &a.Name}, {FieldCompany, &a.Company}, {FieldBillingAddress, &a.BillingAddress}, {FieldPhone, &a.Phone},
+	}
 }
 
 // opened opens the sealed fields of an account a store returned.

@@ -186,6 +186,8 @@ type SealedValue struct {
 // Sealed fields: what Keyring protects, by the names rotation and the
 // associated data use.
 const (
+	FieldName           = "name"
+	FieldCompany        = "company"
 	FieldBillingAddress = "billing_address"
 	FieldPhone          = "phone"
 )
@@ -193,7 +195,7 @@ const (
 // SealedFields lists every stored field that holds sealed values. A new
 // secret column (a customer's own provider key) is added here and in the
 // store's StaleSealed, and rotation covers it.
-var SealedFields = []string{FieldBillingAddress, FieldPhone}
+var SealedFields = []string{FieldName, FieldCompany, FieldBillingAddress, FieldPhone}
 
 // UpdateProfile corrects the account's profile and returns it.
 //

@@ -67,8 +67,8 @@ type Config struct {
 	// Abuse bounds sign-in guessing and sets the spend-anomaly rule; see
 	// AbuseConfig.
 	Abuse AbuseConfig
-	// Keyring seals billing addresses and phone numbers at rest (every
-	// field in SealedFields) with AES-256-GCM. Default nil: they are
+	// Keyring seals names, companies, billing addresses and phone numbers
+	// at rest (every field in SealedFields) with AES-256-GCM. Default nil: they are
 	// stored in plain text and Start logs a warning; `switchyard control`
 	// refuses to start without a key.
 	Keyring *Keyring
@@ -165,7 +165,7 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.Keyring == nil {
-		s.cfg.Logger.Warn("no encryption key: billing addresses and phone numbers are stored in plain text")
+		s.cfg.Logger.Warn("no encryption key: names, companies, billing addresses and phone numbers are stored in plain text")
 	}
 	s.dummyOnce.Do(s.makeDummyHash)
 	models := make([]Model, len(s.cfg.Catalog))

@@ -326,6 +326,8 @@ func (s *Store) checkpoint(ctx context.Context) {
 // sealedColumns maps each sealed field to where it is stored: table,
 // owner column and value column. Owners are account ids.
 var sealedColumns = map[string]struct{ table, owner, column string }{
+	control.FieldName:           {"accounts", "id", "name"},
+	control.FieldCompany:        {"accounts", "id", "company"},
 	control.FieldBillingAddress: {"accounts", "id", "billing_address"},
 	control.FieldPhone:          {"accounts", "id", "phone"},
 }

@@ -58,8 +58,14 @@ func assertAbsent(t *testing.T, path string, values ...string) {
 
 type profile struct{ address, phone string }
 
-// TestEncryptionAtRest checks that billing addresses and phone numbers
-// never reach the database file in plain text, that rotate-key moves every
+// sealedNames are the names and companies TestEncryptionAtRest gives its
+// accounts, by index.
+var sealedNames = []struct{ name, company string }{
+	{"Golf Hotelier", "India Juliet Ltd"}, {"Kilo Limaworth", ""}, {"Mike Novembersen", "Oscar Papa GmbH"},
+}
+
+// TestEncryptionAtRest checks that names, companies, billing addresses
+// and phone numbers never reach the database file in plain text, that rotate-key moves every
 // value to the new key without losing one, and that a wrong or missing key
 // fails clearly.
 func TestEncryptionAtRest(t *testing.T) {
@@ -71,19 +77,25 @@ func TestEncryptionAtRest(t *testing.T) {
 	svc := sealedService(t, st, k1, "")
 
 	want := map[string]profile{}
+	names := map[string]struct{ name, company string }{}
 	var plain []string
 	for i, p := range []profile{
 		{"Canary Wharf Alpha 4711", "+44 20 7946 0911"},
 		{"Rue de Rivoli Bravo 8812", "+33 1 4020 5050"},
 		{"Unter den Linden Charlie 9913", ""},
 	} {
-		a, err := svc.CreateAccount(ctx, control.AccountCreate{Name: "N", Email: string(rune('a'+i)) + "@example.com",
-			BillingAddress: p.address, Phone: p.phone, Password: "password1"})
+		n := sealedNames[i]
+		a, err := svc.CreateAccount(ctx, control.AccountCreate{Name: n.name, Company: n.company,
+			Email: string(rune('a'+i)) + "@example.com", BillingAddress: p.address, Phone: p.phone, Password: "password1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[a.ID] = p
-		plain = append(plain, p.address)
+		names[a.ID] = n
+		plain = append(plain, p.address, n.name)
+		if n.company != "" {
+			plain = append(plain, n.company)
+		}
 		if p.phone != "" {
 			plain = append(plain, p.phone)
 		}
@@ -110,6 +122,9 @@ func TestEncryptionAtRest(t *testing.T) {
 		for _, a := range accounts {
 			if w := want[a.ID]; a.BillingAddress != w.address || a.Phone != w.phone {
 				t.Errorf("%s reads %q, %q; want %q, %q", a.ID, a.BillingAddress, a.Phone, w.address, w.phone)
+			}
+			if n := names[a.ID]; a.Name != n.name || a.Company != n.company {
+				t.Errorf("%s reads %q of %q; want %q of %q", a.ID, a.Name, a.Company, n.name, n.company)
 			}
 		}
 	}
@@ -141,8 +156,8 @@ func TestEncryptionAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	values := 0
-	for _, p := range want {
-		for _, v := range []string{p.address, p.phone} {
+	for id, p := range want {
+		for _, v := range []string{p.address, p.phone, names[id].name, names[id].company} {
 			if v != "" {
 				values++
 			}
@@ -151,16 +166,16 @@ func TestEncryptionAtRest(t *testing.T) {
 	if rep.KeyID != "k2" || rep.Resealed != values || rep.Remaining != 0 {
 		t.Fatalf("rotation: %+v, want %d resealed under k2 and none remaining", rep, values)
 	}
-	rows, err := db.Query(`SELECT id, billing_address, phone FROM accounts`)
+	rows, err := db.Query(`SELECT id, billing_address, phone, name, company FROM accounts`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var id, addr, phone string
-		if err := rows.Scan(&id, &addr, &phone); err != nil {
+		var id, addr, phone, name, company string
+		if err := rows.Scan(&id, &addr, &phone, &name, &company); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []string{addr, phone} {
+		for _, v := range []string{addr, phone, name, company} {
 			if kid, ok := control.SealedKeyID(v); v != "" && (!ok || kid != "k2") {
 				t.Errorf("%s holds %.12q…, not sealed under k2", id, v)
 			}
