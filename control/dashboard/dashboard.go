@@ -30,6 +30,9 @@ import (
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 )
 
+// templateFS holds one file per page, the layout every page fills in, and
+// files named _*.html with templates pages share.
+//
 //go:embed templates/*.html
 var templateFS embed.FS
 
@@ -97,10 +100,10 @@ func New(svc *control.Service, cfg Config) (http.Handler, error) {
 	}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: parse %s: %w", n, err)
 		}
@@ -129,6 +132,8 @@ func (c *Console) routes() {
 
 	handle("GET /keys", c.page(c.keysPage))
 	handle("POST /keys", c.form(control.ActionKeyCreate, c.createKey))
+	handle("GET /keys/{id}/edit", c.page(c.editKeyPage))
+	handle("POST /keys/{id}", c.form(control.ActionKeyUpdate, c.updateKey))
 	handle("POST /keys/{id}/revoke", c.form(control.ActionKeyRevoke, c.revokeKey))
 	handle("GET /usage", c.page(c.usagePage))
 	handle("GET /billing", c.page(c.billingPage))
@@ -329,11 +334,13 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	case control.ENOTFOUND:
 		status, msg = http.StatusNotFound, "Not found: "+control.ErrorMessage(err)
 	case control.EFORBIDDEN:
-		status, msg = http.StatusForbidden, control.ErrorMessage(err)
-	case control.EINVALID, control.ECONFLICT:
-		status, msg = http.StatusBadRequest, control.ErrorMessage(err)
+		status, msg = http.StatusForbidden, sentence(control.ErrorMessage(err))
+	case control.EINVALID:
+		status, msg = http.StatusBadRequest, sentence(control.ErrorMessage(err))
+	case control.ECONFLICT:
+		status, msg = http.StatusConflict, sentence(control.ErrorMessage(err))
 	case control.EUNAVAILABLE:
-		status, msg = http.StatusServiceUnavailable, control.ErrorMessage(err)
+		status, msg = http.StatusServiceUnavailable, sentence(control.ErrorMessage(err))
 	default:
 		c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -348,14 +355,18 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 // flashes are the messages a redirect may ask its page to show. Only
 // these codes travel in the URL, so no text a visitor typed is reflected.
 var flashes = map[string]string{
-	"welcome":     "Welcome! Create your first API key below.",
-	"key-revoked": "The key was revoked. Requests with it are refused once edges refresh their cache.",
-	"auto-topup":  "Auto top-up settings saved.",
-	"activated":   "The plugin is active.",
-	"rolled-back": "Rolled back to what ran before.",
-	"deactivated": "No plugin runs now.",
-	"profile":     "Your profile was saved.",
-	"uploaded":    "The plugin passed its checks and was saved. Activate it to run it.",
+	"welcome":         "Welcome! Create your first API key below.",
+	"key-revoked":     "The key was revoked. Requests with it are refused once edges refresh their cache.",
+	"key-updated":     "The key was saved. Edges apply its new limits once they refresh their cache.",
+	"auto-topup":      "Auto top-up settings saved.",
+	"activated":       "The plugin is active for every key that has no plugin of its own.",
+	"rolled-back":     "Every key without a plugin of its own is back to what ran before.",
+	"deactivated":     "The account runs no plugin now; keys with a plugin of their own keep it.",
+	"key-activated":   "The plugin is active for the key you chose.",
+	"key-rolled-back": "The key you chose is back to what it ran before.",
+	"key-deactivated": "The key you chose follows the account's plugin again.",
+	"profile":         "Your profile was saved.",
+	"uploaded":        "The plugin passed its checks and was saved. Activate it to run it.",
 }
 
 // checkoutReturns are the messages for Stripe Checkout's return to the
@@ -365,10 +376,15 @@ var checkoutReturns = map[string]string{
 	"cancel":  "The top-up was canceled; nothing was charged.",
 }
 
-// redirect answers a form with a redirect to path, showing flash there.
+// redirect answers a form with a redirect to path, which may have a query,
+// showing flash there.
 func redirect(w http.ResponseWriter, r *http.Request, path, flash string) {
 	if flash != "" {
-		path += "?ok=" + url.QueryEscape(flash)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "ok=" + url.QueryEscape(flash)
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }

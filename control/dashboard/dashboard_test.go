@@ -2,8 +2,12 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,11 +28,15 @@ func createKey(t *testing.T, s *server, b *browser, a *control.Account, fields .
 	if m == nil {
 		t.Fatalf("no secret shown: %s", clip(p.body))
 	}
-	keys, err := s.svc.Keys(context.Background(), a.ID)
-	if err != nil || len(keys) == 0 {
-		t.Fatalf("keys: %v %v", keys, err)
+	snap, err := s.svc.KeySnapshot(context.Background(), control.HashSecret(m[1]))
+	if err != nil {
+		t.Fatalf("the secret shown is no key: %v", err)
 	}
-	return keys[0], m[1]
+	k, err := s.svc.Key(context.Background(), a.ID, snap.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *k, m[1]
 }
 
 func TestSignUpSignInOut(t *testing.T) {
@@ -108,7 +116,7 @@ func TestCSRF(t *testing.T) {
 	b.upload(wasmtest.Decision(routeDecision), "name", "p").redirect(t, "/plugins?ok=uploaded")
 	ps, _ := s.svc.Plugins(context.Background(), a.ID)
 	forms := []struct{ path string }{
-		{"/logout"}, {"/keys"}, {"/keys/" + k.ID + "/revoke"}, {"/billing/topup"}, {"/billing/auto-topup"},
+		{"/logout"}, {"/keys"}, {"/keys/" + k.ID}, {"/keys/" + k.ID + "/revoke"}, {"/billing/topup"}, {"/billing/auto-topup"},
 		{"/plugins/" + ps[0].ID + "/activate"}, {"/plugins/rollback"}, {"/plugins/deactivate"}, {"/account"},
 		{"/account/delete"},
 	}
@@ -328,8 +336,13 @@ func TestPageSizes(t *testing.T) {
 	}
 	label := regexp.MustCompile(`<label for="([^"]+)"`)
 	ctl := regexp.MustCompile(`<(?:input|select|textarea) id="([^"]+)"`)
-	for _, path := range []string{"/keys", "/usage", "/usage?days=90", "/billing", "/plugins", "/account", "/audit",
-		"/login", "/signup", "/goodbye"} {
+	for i := range 60 {
+		if _, err := s.svc.GrantCredits(context.Background(), a.ID, 1_000_000, fmt.Sprintf("credit note %d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{"/keys", "/keys/" + k.ID + "/edit", "/usage", "/usage?days=90", "/billing", "/plugins",
+		"/account", "/audit", "/login", "/signup", "/goodbye"} {
 		p := b.get(path).want(t, http.StatusOK)
 		if len(p.body) > maxPageBytes {
 			t.Errorf("%s is %d bytes", path, len(p.body))
@@ -353,5 +366,305 @@ func TestPageSizes(t *testing.T) {
 		if cc := p.header.Get("Cache-Control"); !strings.Contains(cc, "max-age") {
 			t.Errorf("%s: Cache-Control %q", path, cc)
 		}
+	}
+}
+
+// pageError is the reason a refused form shows, as the visitor reads it.
+var pageError = regexp.MustCompile(`id="page-error">([^<]*)<`)
+
+func TestEditKey(t *testing.T) {
+	s := newServer(t, false)
+	b, a := s.signup(t, "ada@example.com")
+	k, _ := createKey(t, s, b, a, "ci", "rpm", "60", "monthly_cap", "25.50",
+		"allowed_models", "openai/gpt-4o-mini, test/one-dollar")
+	edit := "/keys/" + k.ID + "/edit"
+	b.get("/keys").want(t, http.StatusOK, `href="`+edit+`"`, `aria-label="Edit key ci"`)
+	b.get(edit).want(t, http.StatusOK, "<title>Edit key “ci”", `<form id="edit-key" method="post" action="/keys/`+k.ID+`">`,
+		`name="csrf_token"`, `for="key-name"`, `value="ci"`, `for="key-rpm"`, `value="60"`, `for="key-cap"`, `value="25.50"`,
+		`value="openai/gpt-4o-mini, test/one-dollar"`, `id="save-key"`)
+
+	b.post("/keys/"+k.ID, "name", "ci-nightly", "rpm", "", "tpm", "1000", "monthly_cap", "100",
+		"allowed_models", "test/one-dollar").redirect(t, "/keys?ok=key-updated")
+	p := b.get("/keys?ok=key-updated").want(t, http.StatusOK, "The key was saved.", "ci-nightly", "1000 tokens/min",
+		"$100.00/month", `<td class="wrap">test/one-dollar</td>`)
+	if strings.Contains(p.body, "60 req/min") || strings.Contains(p.body, "$25.50") {
+		t.Error("the keys page still shows the old limits")
+	}
+	got, err := s.svc.Key(context.Background(), a.ID, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Limits.RequestsPerMinute != 0 || got.Limits.TokensPerMinute != 1000 || got.Limits.MonthlySpendCapMicros != 100_000_000 ||
+		len(got.AllowedModels) != 1 || got.Status != "active" {
+		t.Errorf("after the edit the key is %+v", got)
+	}
+	b.get(edit).want(t, http.StatusOK, `value="ci-nightly"`, `value="1000"`, `value="100.00"`, `value="test/one-dollar"`)
+
+	// Emptying the models allows every model again.
+	b.post("/keys/"+k.ID, "name", "ci-nightly", "tpm", "1000", "monthly_cap", "100").redirect(t, "/keys?ok=key-updated")
+	if got, _ := s.svc.Key(context.Background(), a.ID, k.ID); len(got.AllowedModels) != 0 {
+		t.Errorf("models after emptying the field: %v", got.AllowedModels)
+	}
+
+	refused := []struct {
+		name   string
+		fields []string
+		// kept is the visitor's input the page must show again.
+		kept []string
+	}{
+		{"no name", []string{"name", " ", "rpm", "5"}, []string{`value="5"`}},
+		{"words for a number", []string{"name", "typed", "rpm", "lots", "monthly_cap", "7"}, []string{`value="typed"`, `value="lots"`, `value="7"`}},
+		{"negative", []string{"name", "typed", "tpm", "-1"}, []string{`value="-1"`}},
+		{"cap not in dollars", []string{"name", "typed", "monthly_cap", "a lot"}, []string{`value="a lot"`}},
+		{"bad model", []string{"name", "typed", "allowed_models", "good/model, modèle"}, []string{`value="good/model, modèle"`}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			created := pageError.FindStringSubmatch(b.post("/keys", tt.fields...).want(t, http.StatusBadRequest, tt.kept...).body)
+			edited := pageError.FindStringSubmatch(b.post("/keys/"+k.ID, tt.fields...).
+				want(t, http.StatusBadRequest, append(tt.kept, `id="edit-key"`)...).body)
+			if created == nil || edited == nil || created[1] != edited[1] {
+				t.Errorf("creating says %q, editing says %q: want the same reason", created, edited)
+			}
+		})
+	}
+	if after, _ := s.svc.Key(context.Background(), a.ID, k.ID); after.Name != "ci-nightly" || after.Limits.TokensPerMinute != 1000 {
+		t.Errorf("a refused edit changed the key: %+v", after)
+	}
+
+	t.Run("another account's key", func(t *testing.T) {
+		bob, _ := s.signup(t, "bob@example.com")
+		bob.get(edit).want(t, http.StatusNotFound)
+		bob.post("/keys/"+k.ID, "name", "mine now").want(t, http.StatusNotFound)
+		if got, _ := s.svc.Key(context.Background(), a.ID, k.ID); got.Name != "ci-nightly" {
+			t.Errorf("another account renamed the key to %q", got.Name)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		b.post("/keys/"+k.ID+"/revoke").redirect(t, "/keys?ok=key-revoked")
+		if p := b.get("/keys").want(t, http.StatusOK); strings.Contains(p.body, `href="`+edit+`"`) {
+			t.Error("a revoked key offers an edit link")
+		}
+		b.get(edit).want(t, http.StatusConflict, "The key “ci-nightly” was revoked, so it can no longer be changed")
+		b.post("/keys/"+k.ID, "name", "revived", "rpm", "1").want(t, http.StatusConflict, "was revoked")
+		if got, _ := s.svc.Key(context.Background(), a.ID, k.ID); got.Name != "ci-nightly" {
+			t.Errorf("a revoked key was renamed to %q", got.Name)
+		}
+	})
+
+	log, _ := s.svc.AuditLog(context.Background(), a.ID, "", 100)
+	updates := 0
+	for _, e := range log.Data {
+		if e.Action == control.ActionKeyUpdate && e.Target == k.ID && e.Result == control.AuditOK {
+			updates++
+		}
+	}
+	if updates != 2 {
+		t.Errorf("%d successful key.update entries audited, want 2", updates)
+	}
+}
+
+// ledgerRow is a transactions table row: the entry, its note and the
+// amount and balance shown.
+var ledgerRow = regexp.MustCompile(`<tr data-entry-id="(\d+)">.*?<td>Adjustment: grant (\d+)</td><td class="n">([^<]+)</td><td class="n">([^<]+)</td></tr>`)
+
+var olderLink = regexp.MustCompile(`<a id="tx-older" href="([^"]+)"`)
+
+func TestTransactionPages(t *testing.T) {
+	s := newServer(t, false)
+	b, a := s.signup(t, "ada@example.com")
+	const entries = 120
+	for i := 1; i <= entries; i++ {
+		// Grant i is i cents, so the balance after it is i(i+1)/2 cents.
+		if _, err := s.svc.GrantCredits(context.Background(), a.ID, int64(i)*control.MicrosPerCent, fmt.Sprintf("grant %d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []int
+	path := "/billing"
+	for pages := 1; ; pages++ {
+		p := b.get(path).want(t, http.StatusOK, `id="transactions"`)
+		rows := ledgerRow.FindAllStringSubmatch(p.body, -1)
+		if want := min(50, entries-len(seen)); len(rows) != want {
+			t.Fatalf("page %d (%s) lists %d entries, want %d", pages, path, len(rows), want)
+		}
+		for _, r := range rows {
+			n, _ := strconv.Atoi(r[2])
+			seen = append(seen, n)
+			if want := fmt.Sprintf("$0.%02d", n); n < 100 && r[3] != want {
+				t.Errorf("grant %d shows amount %s, want %s", n, r[3], want)
+			}
+			cents := n * (n + 1) / 2
+			if want := fmt.Sprintf("$%d.%02d", cents/100, cents%100); r[4] != want {
+				t.Errorf("balance after grant %d shows %s, want %s", n, r[4], want)
+			}
+		}
+		if newest := strings.Contains(p.body, `id="tx-newest" href="/billing#transactions"`); newest != (pages > 1) {
+			t.Errorf("page %d: a link to the newest is %v", pages, newest)
+		}
+		m := olderLink.FindStringSubmatch(p.body)
+		if m == nil {
+			if len(seen) != entries {
+				t.Fatalf("no link to older transactions after %d of %d entries", len(seen), entries)
+			}
+			if !strings.Contains(p.body, "Older transactions, newest first") {
+				t.Error("the last page does not say it shows older transactions")
+			}
+			break
+		}
+		path, _, _ = strings.Cut(html.UnescapeString(m[1]), "#")
+		if pages > 3 {
+			t.Fatalf("more than 3 pages for %d entries", entries)
+		}
+	}
+	for i, n := range seen {
+		if n != entries-i {
+			t.Fatalf("entry %d of the pages is grant %d, want %d: each once, newest first", i, n, entries-i)
+		}
+	}
+
+	for _, bad := range []string{"abc", "-1", "0", "1.5", "%27"} {
+		b.get("/billing?before="+bad).want(t, http.StatusBadRequest,
+			"This link to older transactions is not one the billing page made")
+	}
+	b.get("/billing?before=1").want(t, http.StatusOK, "No older transactions.")
+}
+
+// rowOf is the table row whose attr is id: a version's in the plugins
+// table (data-plugin-id), a key's in the key table (data-key-id).
+func rowOf(t *testing.T, body, attr, id string) string {
+	t.Helper()
+	i := strings.Index(body, attr+`="`+id+`"`)
+	if i < 0 {
+		t.Fatalf("no row with %s=%q: %s", attr, id, clip(body))
+	}
+	return body[i : i+strings.Index(body[i:], "</tr>")]
+}
+
+func TestPluginsPerKey(t *testing.T) {
+	s := newServer(t, false)
+	b, a := s.signup(t, "ada@example.com")
+	ci, ciSecret := createKey(t, s, b, a, "ci")
+	prod, prodSecret := createKey(t, s, b, a, "prod")
+	b.upload(wasmtest.Decision(`{"action":"route","tags":{"v":"alpha"}}`), "name", "alpha").redirect(t, "/plugins?ok=uploaded")
+	b.upload(wasmtest.Decision(`{"action":"route","tags":{"v":"beta"}}`), "name", "beta").redirect(t, "/plugins?ok=uploaded")
+	ps, _ := s.svc.Plugins(context.Background(), a.ID)
+	var alpha, beta control.Plugin
+	for _, p := range ps {
+		switch p.Name {
+		case "alpha":
+			alpha = p
+		case "beta":
+			beta = p
+		}
+	}
+	// runs says which version the edge runs for a key: its snapshot's
+	// module.
+	runs := func(secret string) string {
+		t.Helper()
+		snap, err := s.svc.KeySnapshot(context.Background(), control.HashSecret(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch snap.PluginHash {
+		case alpha.Hash:
+			return "alpha"
+		case beta.Hash:
+			return "beta"
+		case "":
+			return "none"
+		}
+		return snap.PluginHash
+	}
+
+	b.get("/plugins").want(t, http.StatusOK, `<form id="plugin-changes" method="post"`, `<label for="plugin-key">`,
+		`<select id="plugin-key" name="key"`, `<option value="">every key (account default)</option>`,
+		`<option value="`+ci.ID+`">key “ci” only</option>`, `formaction="/plugins/`+alpha.ID+`/activate"`,
+		`formaction="/plugins/deactivate"`)
+
+	b.post("/plugins/"+alpha.ID+"/activate", "key", "").redirect(t, "/plugins?ok=activated")
+	b.post("/plugins/"+beta.ID+"/activate", "key", ci.ID).redirect(t, "/plugins?key="+ci.ID+"&ok=key-activated")
+	p := b.get("/plugins?key="+ci.ID+"&ok=key-activated").want(t, http.StatusOK, "The plugin is active for the key you chose.",
+		`<option value="`+ci.ID+`" selected>`)
+	if row := rowOf(t, p.body, "data-plugin-id", alpha.ID); !strings.Contains(row, "account default") || strings.Contains(row, "for-keys") {
+		t.Errorf("alpha's row: %s", row)
+	}
+	if row := rowOf(t, p.body, "data-plugin-id", beta.ID); !strings.Contains(row, `<span class="for-keys">key ci</span>`) || strings.Contains(row, "account default") {
+		t.Errorf("beta's row: %s", row)
+	}
+	if row := rowOf(t, p.body, "data-key-id", ci.ID); !strings.Contains(row, "<strong>beta version 1</strong>") || !strings.Contains(row, "its own") {
+		t.Errorf("ci's row: %s", row)
+	}
+	if row := rowOf(t, p.body, "data-key-id", prod.ID); !strings.Contains(row, "alpha version 1") || !strings.Contains(row, "(account default)") {
+		t.Errorf("prod's row: %s", row)
+	}
+	if got := runs(ciSecret) + " " + runs(prodSecret); got != "beta alpha" {
+		t.Fatalf("the edge runs %s for ci and prod, want beta alpha", got)
+	}
+
+	// ci's history: beta, then alpha; rollback returns it to beta.
+	b.post("/plugins/rollback", "key", ci.ID).want(t, http.StatusConflict, "The key chosen has no earlier change of its own",
+		`<option value="`+ci.ID+`" selected>`)
+	b.post("/plugins/"+alpha.ID+"/activate", "key", ci.ID).redirect(t, "/plugins?key="+ci.ID+"&ok=key-activated")
+	if got := runs(ciSecret); got != "alpha" {
+		t.Fatalf("ci runs %s after alpha was activated for it", got)
+	}
+	b.post("/plugins/rollback", "key", ci.ID).redirect(t, "/plugins?key="+ci.ID+"&ok=key-rolled-back")
+	b.get("/plugins?key="+ci.ID+"&ok=key-rolled-back").want(t, http.StatusOK, "The key you chose is back to what it ran before.")
+	if got := runs(ciSecret) + " " + runs(prodSecret); got != "beta alpha" {
+		t.Errorf("after ci's rollback the edge runs %s for ci and prod, want beta alpha", got)
+	}
+
+	b.post("/plugins/deactivate", "key", ci.ID).redirect(t, "/plugins?key="+ci.ID+"&ok=key-deactivated")
+	p = b.get("/plugins?key="+ci.ID+"&ok=key-deactivated").want(t, http.StatusOK, "follows the account")
+	if row := rowOf(t, p.body, "data-key-id", ci.ID); !strings.Contains(row, "alpha version 1") || !strings.Contains(row, "(account default)") {
+		t.Errorf("ci's row after its plugin was turned off: %s", row)
+	}
+	if row := rowOf(t, p.body, "data-plugin-id", beta.ID); !strings.Contains(row, "<td class=\"runs-for\">no</td>") {
+		t.Errorf("beta's row after ci's plugin was turned off: %s", row)
+	}
+	got, _ := s.svc.Plugins(context.Background(), a.ID)
+	for _, p := range got {
+		if p.Active != (p.ID == alpha.ID) || len(p.ActiveKeys) != 0 {
+			t.Errorf("after turning ci's plugin off, %s runs for the account: %v, for keys %v", p.Name, p.Active, p.ActiveKeys)
+		}
+	}
+	if got := runs(ciSecret) + " " + runs(prodSecret); got != "alpha alpha" {
+		t.Errorf("after turning ci's plugin off the edge runs %s, want the default, alpha, for both", got)
+	}
+
+	// A key's own version outlives the default.
+	b.post("/plugins/"+beta.ID+"/activate", "key", prod.ID).redirect(t, "/plugins?key="+prod.ID+"&ok=key-activated")
+	b.post("/plugins/deactivate").redirect(t, "/plugins?ok=deactivated")
+	if got := runs(ciSecret) + " " + runs(prodSecret); got != "none beta" {
+		t.Errorf("with the default off the edge runs %s, want none for ci and beta for prod", got)
+	}
+
+	t.Run("a key that is not the account's", func(t *testing.T) {
+		bob, bobAcct := s.signup(t, "bob@example.com")
+		bobKey, _ := createKey(t, s, bob, bobAcct, "bobs")
+		if p := b.get("/plugins?key="+bobKey.ID).want(t, http.StatusOK); strings.Contains(p.body, bobKey.ID) {
+			t.Error("the plugins page shows another account's key id from its query")
+		}
+		for _, key := range []string{bobKey.ID, "key_nope"} {
+			b.post("/plugins/"+alpha.ID+"/activate", "key", key).want(t, http.StatusBadRequest,
+				`id="page-error">The key chosen is not one of this account`)
+			b.post("/plugins/rollback", "key", key).want(t, http.StatusBadRequest, "not one of this account")
+			b.post("/plugins/deactivate", "key", key).want(t, http.StatusBadRequest, "not one of this account")
+		}
+		if got := runs(ciSecret) + " " + runs(prodSecret); got != "none beta" {
+			t.Errorf("refused changes changed what runs: %s", got)
+		}
+	})
+
+	log, _ := s.svc.AuditLog(context.Background(), a.ID, "", 100)
+	var targets []string
+	for _, e := range log.Data {
+		if e.Action == control.ActionPluginActivate && e.Result == control.AuditOK {
+			targets = append(targets, e.Target)
+		}
+	}
+	if !slices.Contains(targets, beta.ID+" key="+ci.ID) || !slices.Contains(targets, alpha.ID) {
+		t.Errorf("audited activations %q, want the key named as the API names it", targets)
 	}
 }

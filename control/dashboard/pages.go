@@ -1,10 +1,13 @@
 package dashboard
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -128,6 +131,33 @@ type keysData struct {
 	// time the secret is shown.
 	NewKey    *control.APIKey
 	NewSecret string
+	// Form is the creation form's values: empty, or those just refused.
+	Form keyForm
+}
+
+// keyForm is the values of a key's fields as the visitor typed them, so
+// that a refused form comes back as it was sent. The creation form and
+// the edit page share the fields (templates/_key-fields.html).
+type keyForm struct {
+	Name, RPM, TPM, MonthlyCap, AllowedModels string
+}
+
+func keyFormOf(r *http.Request) keyForm {
+	return keyForm{Name: r.PostFormValue("name"), RPM: r.PostFormValue("rpm"), TPM: r.PostFormValue("tpm"),
+		MonthlyCap: r.PostFormValue("monthly_cap"), AllowedModels: r.PostFormValue("allowed_models")}
+}
+
+// keyFormFrom is a stored key's values, as the edit page starts.
+func keyFormFrom(k *control.APIKey) keyForm {
+	f := keyForm{Name: k.Name, MonthlyCap: amountField(k.Limits.MonthlySpendCapMicros),
+		AllowedModels: strings.Join(k.AllowedModels, ", ")}
+	if k.Limits.RequestsPerMinute > 0 {
+		f.RPM = strconv.Itoa(k.Limits.RequestsPerMinute)
+	}
+	if k.Limits.TokensPerMinute > 0 {
+		f.TPM = strconv.Itoa(k.Limits.TokensPerMinute)
+	}
+	return f
 }
 
 func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -163,11 +193,12 @@ func (c *Console) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return "", err
 	}
-	c.showKeys(w, r, s, http.StatusBadRequest, keysData{}, sentence(control.ErrorMessage(err)))
+	c.showKeys(w, r, s, http.StatusBadRequest, keysData{Form: keyFormOf(r)}, sentence(control.ErrorMessage(err)))
 	return "", err
 }
 
-// keyCreate reads the new-key form. Empty limits mean none.
+// keyCreate reads the key form, of a new key or an edited one. Empty
+// limits mean none.
 func keyCreate(r *http.Request) (control.KeyCreate, error) {
 	in := control.KeyCreate{Name: r.PostFormValue("name")}
 	var err error
@@ -186,6 +217,77 @@ func keyCreate(r *http.Request) (control.KeyCreate, error) {
 		return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t'
 	})
 	return in, nil
+}
+
+// keyUpdate reads the edit form as keyCreate reads the new-key form. The
+// form holds every field, so every field is set: an empty limit removes
+// it and no models allows every model.
+func keyUpdate(r *http.Request) (control.KeyUpdate, error) {
+	in, err := keyCreate(r)
+	if err != nil {
+		return control.KeyUpdate{}, err
+	}
+	models := in.AllowedModels
+	if models == nil {
+		models = []string{}
+	}
+	return control.KeyUpdate{Name: &in.Name, Limits: &in.Limits, AllowedModels: &models}, nil
+}
+
+// keyEditData is the edit page of a key.
+type keyEditData struct {
+	Key  *control.APIKey
+	Form keyForm
+}
+
+func (c *Console) editKeyPage(w http.ResponseWriter, r *http.Request, s *session) {
+	k, err := c.editableKey(r, s)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.showKeyEdit(w, r, s, http.StatusOK, k, keyFormFrom(k), "")
+}
+
+func (c *Console) showKeyEdit(w http.ResponseWriter, r *http.Request, s *session, status int, k *control.APIKey, f keyForm, errMsg string) {
+	v := s.view("Edit key “"+k.Name+"”", "keys")
+	v.Error, v.Data = errMsg, keyEditData{Key: k, Form: f}
+	c.render(w, r, status, "key-edit", v)
+}
+
+func (c *Console) updateKey(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	k, err := c.editableKey(r, s)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return r.PathValue("id"), err
+	}
+	u, err := keyUpdate(r)
+	if err == nil {
+		_, err = c.svc.UpdateKey(r.Context(), s.account.ID, k.ID, u)
+	}
+	if err != nil {
+		if control.ErrorCode(err) != control.EINVALID {
+			c.fail(w, r, s, err)
+			return k.ID, err
+		}
+		c.showKeyEdit(w, r, s, http.StatusBadRequest, k, keyFormOf(r), sentence(control.ErrorMessage(err)))
+		return k.ID, err
+	}
+	redirect(w, r, "/keys", "key-updated")
+	return k.ID, nil
+}
+
+// editableKey returns the key the path names unless it is revoked: a
+// revoked key never works again, so a change to it would mean nothing.
+func (c *Console) editableKey(r *http.Request, s *session) (*control.APIKey, error) {
+	k, err := c.svc.Key(r.Context(), s.account.ID, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if k.Status == edgeapi.KeyRevoked {
+		return nil, control.Errorf(control.ECONFLICT, "the key “%s” was revoked, so it can no longer be changed; create a new key instead", k.Name)
+	}
+	return k, nil
 }
 
 func formInt(r *http.Request, field, what string) (int, error) {
@@ -210,12 +312,22 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, s *session) 
 	return id, nil
 }
 
+// transactionsPerPage is how many ledger entries the billing page lists
+// at a time.
+const transactionsPerPage = 50
+
 // billingData is the billing page.
 type billingData struct {
 	PaymentsEnabled bool
 	State           *control.BillingState
-	Transactions    []control.Transaction
-	Payments        []control.Payment
+	// Transactions are one page of the ledger, newest first: the newest
+	// when Before is empty, else those older than the entry Before names
+	// (a TransactionPage cursor, from the ?before= query).
+	Transactions []control.Transaction
+	Before       string
+	// Older is the cursor of the next, older page; empty on the last.
+	Older    string
+	Payments []control.Payment
 	// Amount echoes a refused top-up amount.
 	Amount string
 }
@@ -223,7 +335,7 @@ type billingData struct {
 func (c *Console) billingPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := s.view("Credits and billing", "billing")
 	v.Flash = flashOf(r)
-	c.showBilling(w, r, s, http.StatusOK, v, billingData{})
+	c.showBilling(w, r, s, http.StatusOK, v, billingData{Before: r.URL.Query().Get("before")})
 }
 
 func (c *Console) showBilling(w http.ResponseWriter, r *http.Request, s *session, status int, v view, d billingData) {
@@ -233,7 +345,10 @@ func (c *Console) showBilling(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
-	tx, err := c.svc.Transactions(ctx, s.account.ID, "", 50)
+	tx, err := c.svc.Transactions(ctx, s.account.ID, d.Before, transactionsPerPage)
+	if control.ErrorCode(err) == control.EINVALID {
+		err = control.Errorf(control.EINVALID, "this link to older transactions is not one the billing page made; open Credits to start again from the newest")
+	}
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -243,7 +358,7 @@ func (c *Console) showBilling(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
-	d.PaymentsEnabled, d.State, d.Transactions, d.Payments = c.cfg.PaymentsEnabled, st, tx.Data, pays.Data
+	d.PaymentsEnabled, d.State, d.Transactions, d.Older, d.Payments = c.cfg.PaymentsEnabled, st, tx.Data, tx.NextCursor, pays.Data
 	v.Data = d
 	c.render(w, r, status, "billing", v)
 }
@@ -321,7 +436,12 @@ func orZero(s string) string {
 
 // pluginsData is the plugins page.
 type pluginsData struct {
-	Plugins []control.Plugin
+	Plugins []pluginRow
+	// Keys are the account's active keys, which a change may apply to
+	// alone, each with the plugin it runs.
+	Keys []keyPlugin
+	// Scope is the key the changes apply to, "" for the account default.
+	Scope string
 	// Uploaded is set on the answer to an upload that warned.
 	Uploaded *control.PluginUploaded
 	// PluginError is why an upload was refused.
@@ -364,11 +484,31 @@ type trialOutcome struct {
 func (c *Console) pluginsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := s.view("Plugins", "plugins")
 	v.Flash = flashOf(r)
-	c.showPlugins(w, r, s, http.StatusOK, v, pluginsData{})
+	// The key selects an option only if it is one of the account's.
+	c.showPlugins(w, r, s, http.StatusOK, v, pluginsData{Scope: r.URL.Query().Get("key")})
+}
+
+// pluginRow is a plugin version with the names of the keys it runs for
+// in place of the account default.
+type pluginRow struct {
+	control.Plugin
+	KeyNames []string
+}
+
+// keyPlugin is an active key and what runs for it: a version of its own
+// (Own), else the account default (Default, nil when none runs).
+type keyPlugin struct {
+	Key          control.APIKey
+	Own, Default *control.Plugin
 }
 
 func (c *Console) showPlugins(w http.ResponseWriter, r *http.Request, s *session, status int, v view, d pluginsData) {
 	ps, err := c.svc.Plugins(r.Context(), s.account.ID)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	keys, err := c.svc.Keys(r.Context(), s.account.ID)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -378,7 +518,8 @@ func (c *Console) showPlugins(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
-	d.Plugins, d.MaxBytes = ps, c.svc.MaxPluginBytes()
+	d.Plugins, d.Keys = pluginRows(ps, keys)
+	d.MaxBytes = c.svc.MaxPluginBytes()
 	for _, m := range cat.Models {
 		d.Models = append(d.Models, m.ID)
 	}
@@ -390,6 +531,38 @@ func (c *Console) showPlugins(w http.ResponseWriter, r *http.Request, s *session
 	}
 	v.Data = d
 	c.render(w, r, status, "plugins", v)
+}
+
+// pluginRows names the keys each version runs for, and says what runs for
+// each active key. A revoked key that still has a version of its own is
+// named in its version's row, not listed as a key.
+func pluginRows(ps []control.Plugin, keys []control.APIKey) ([]pluginRow, []keyPlugin) {
+	names := make(map[string]string, len(keys))
+	for _, k := range keys {
+		names[k.ID] = k.Name
+	}
+	rows := make([]pluginRow, len(ps))
+	own := map[string]*control.Plugin{}
+	var def *control.Plugin
+	for i := range ps {
+		p := &ps[i]
+		rows[i].Plugin = *p
+		if p.Active {
+			def = p
+		}
+		for _, id := range p.ActiveKeys {
+			own[id] = p
+			rows[i].KeyNames = append(rows[i].KeyNames, cmp.Or(names[id], id))
+		}
+		slices.Sort(rows[i].KeyNames)
+	}
+	var active []keyPlugin
+	for _, k := range keys {
+		if k.Status == edgeapi.KeyActive {
+			active = append(active, keyPlugin{Key: k, Own: own[k.ID], Default: def})
+		}
+	}
+	return rows, active
 }
 
 func (c *Console) uploadPlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
@@ -426,38 +599,99 @@ func (c *Console) uploadPlugin(w http.ResponseWriter, r *http.Request, s *sessio
 	return out.Plugin.ID, nil
 }
 
-func (c *Console) activatePlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
-	id := r.PathValue("id")
-	if _, err := c.svc.ActivatePlugin(r.Context(), s.account.ID, id, ""); err != nil {
-		c.fail(w, r, s, err)
-		return id, err
+// pluginScope reads the key a plugin change applies to ("" for the
+// account default) and checks that it is one of the account's, so that
+// another key is refused in words rather than as a missing page. The
+// audit target names the key as the API's does ("plg_… key=key_…").
+func (c *Console) pluginScope(r *http.Request, s *session, target string) (keyID, audited string, err error) {
+	keyID = r.PostFormValue("key")
+	if keyID == "" {
+		return "", target, nil
 	}
-	redirect(w, r, "/plugins", "activated")
-	return id, nil
+	if _, err := c.svc.Key(r.Context(), s.account.ID, keyID); err != nil {
+		if control.ErrorCode(err) == control.ENOTFOUND {
+			err = control.Errorf(control.EINVALID, "the key chosen is not one of this account's keys; choose a key from the list")
+		}
+		return "", target, err
+	}
+	return keyID, strings.TrimSpace(target + " key=" + keyID), nil
+}
+
+// pluginChangeFailed shows the plugins page with why a change was refused,
+// keeping the key chosen; other errors go to fail.
+func (c *Console) pluginChangeFailed(w http.ResponseWriter, r *http.Request, s *session, keyID string, err error) {
+	status := http.StatusBadRequest
+	switch control.ErrorCode(err) {
+	case control.EINVALID:
+	case control.ECONFLICT:
+		status = http.StatusConflict
+	default:
+		c.fail(w, r, s, err)
+		return
+	}
+	v := s.view("Plugins", "plugins")
+	v.Error = sentence(control.ErrorMessage(err))
+	c.showPlugins(w, r, s, status, v, pluginsData{Scope: keyID})
+}
+
+// changed answers a plugin change with the plugins page and the flash for
+// its scope: name for the account default, "key-"+name for one key, whose
+// page keeps the key chosen.
+func changed(w http.ResponseWriter, r *http.Request, keyID, name string) {
+	if keyID == "" {
+		redirect(w, r, "/plugins", name)
+		return
+	}
+	redirect(w, r, "/plugins?key="+url.QueryEscape(keyID), "key-"+name)
+}
+
+func (c *Console) activatePlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
+	keyID, target, err := c.pluginScope(r, s, r.PathValue("id"))
+	if err == nil {
+		_, err = c.svc.ActivatePlugin(r.Context(), s.account.ID, r.PathValue("id"), keyID)
+	}
+	if err != nil {
+		if control.ErrorCode(err) == control.ENOTFOUND {
+			c.fail(w, r, s, err)
+			return target, err
+		}
+		c.pluginChangeFailed(w, r, s, keyID, err)
+		return target, err
+	}
+	changed(w, r, keyID, "activated")
+	return target, nil
 }
 
 func (c *Console) rollbackPlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
-	if _, err := c.svc.RollbackPlugin(r.Context(), s.account.ID, ""); err != nil {
-		if control.ErrorCode(err) == control.ECONFLICT {
-			v := s.view("Plugins", "plugins")
-			v.Error = "There is nothing earlier to roll back to."
-			c.showPlugins(w, r, s, http.StatusConflict, v, pluginsData{})
-			return "", err
-		}
-		c.fail(w, r, s, err)
-		return "", err
+	keyID, target, err := c.pluginScope(r, s, "")
+	if err == nil {
+		_, err = c.svc.RollbackPlugin(r.Context(), s.account.ID, keyID)
 	}
-	redirect(w, r, "/plugins", "rolled-back")
-	return "", nil
+	if control.ErrorCode(err) == control.ECONFLICT {
+		err = control.Errorf(control.ECONFLICT, "there is nothing earlier to roll back to")
+		if keyID != "" {
+			err = control.Errorf(control.ECONFLICT, "the key chosen has no earlier change of its own to roll back to; to make it follow the account default again, turn its plugin off")
+		}
+	}
+	if err != nil {
+		c.pluginChangeFailed(w, r, s, keyID, err)
+		return target, err
+	}
+	changed(w, r, keyID, "rolled-back")
+	return target, nil
 }
 
 func (c *Console) deactivatePlugin(w http.ResponseWriter, r *http.Request, s *session) (string, error) {
-	if err := c.svc.DeactivatePlugin(r.Context(), s.account.ID, ""); err != nil {
-		c.fail(w, r, s, err)
-		return "", err
+	keyID, target, err := c.pluginScope(r, s, "")
+	if err == nil {
+		err = c.svc.DeactivatePlugin(r.Context(), s.account.ID, keyID)
 	}
-	redirect(w, r, "/plugins", "deactivated")
-	return "", nil
+	if err != nil {
+		c.pluginChangeFailed(w, r, s, keyID, err)
+		return target, err
+	}
+	changed(w, r, keyID, "deactivated")
+	return target, nil
 }
 
 func (c *Console) accountPage(w http.ResponseWriter, r *http.Request, s *session) {

@@ -10,8 +10,8 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/switchyard-ai/switchyard/internal/repo"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,8 +21,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/switchyard-ai/switchyard/internal/repo"
 )
 
 // Environment variables the package reads.
@@ -296,6 +301,132 @@ const overflowing = `(() => {
 func (b *Browser) Exists(selector string) bool {
 	b.tb.Helper()
 	return Run(b, "query "+selector, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, selector)))
+}
+
+// KeyboardProblems presses Tab from the top of the page until the focus
+// has been through every visible link, button and form control inside
+// container (a CSS selector, "main" for a console page) and returns what
+// a keyboard user would trip over, in words: a control the focus skips or
+// reaches out of document order, a stop inside container that is none of
+// those controls, and a form field without a <label> or without an
+// accessible name (as Chromium's accessibility tree computes it). It
+// returns nil when there is nothing.
+//
+// Call it on a page just loaded: Tab starts where the focus last was.
+// Stops before container (a skip link, the navigation) are passed over.
+func (b *Browser) KeyboardProblems(container string) []string {
+	b.tb.Helper()
+	stops := Run(b, "list the controls in "+container, chromedp.Evaluate[[]string](fmt.Sprintf(tabStops, jsQuote(container))))
+	var problems []string
+	reached := make([]bool, len(stops))
+	// first is the first stop, in document order, the focus has not
+	// reached: the one the next Tab must reach.
+	first := 0
+	// Each press moves one stop; the stops before container are few.
+	for press := 0; first < len(stops) && press < len(stops)+50 && len(problems) <= 10; press++ {
+		b.Do("press Tab", chromedp.KeyEvent(kb.Tab))
+		f := Run(b, "where is the focus", chromedp.Evaluate[focused](fmt.Sprintf(focusedNow, jsQuote(container))))
+		if f.Stop < 0 {
+			if f.Inside {
+				problems = append(problems, fmt.Sprintf("Tab stops on %s, which is no link, button or form control", f.Desc))
+			} else if first > 0 {
+				problems = append(problems, fmt.Sprintf("Tab leaves %s for %s before reaching %s", container, f.Desc, stops[first]))
+			}
+			continue
+		}
+		if reached[f.Stop] {
+			break // round again: the stops not reached are out of reach
+		}
+		reached[f.Stop] = true
+		if f.Stop != first {
+			problems = append(problems, fmt.Sprintf("Tab reaches %s before %s, which comes first in the page", f.Desc, stops[first]))
+		}
+		if f.Field && !f.Labelled {
+			problems = append(problems, fmt.Sprintf("%s has no <label>", f.Desc))
+		}
+		if name := b.focusedName(); name == "" {
+			problems = append(problems, fmt.Sprintf("%s has no accessible name", f.Desc))
+		}
+		for first < len(stops) && reached[first] {
+			first++
+		}
+	}
+	for i, ok := range reached {
+		if !ok {
+			problems = append(problems, fmt.Sprintf("Tab never reaches %s", stops[i]))
+		}
+	}
+	b.tb.Logf("keyboard: %d controls in %s, %d problems", len(stops), container, len(problems))
+	return problems
+}
+
+// focused is where the focus is: the index of its element among the tab
+// stops (-1 when it is none of them), whether it is inside the container,
+// and, for a form field, whether a <label> names it.
+type focused struct {
+	Stop     int    `json:"stop"`
+	Inside   bool   `json:"inside"`
+	Field    bool   `json:"field"`
+	Labelled bool   `json:"labelled"`
+	Desc     string `json:"desc"`
+}
+
+// tabStops lists, in document order, the visible and enabled links,
+// buttons and form controls in the container %s that are in the tab order,
+// keeps them for focusedNow, and describes each.
+const tabStops = `(() => {
+	const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+	window.browsertestStops = [...document.querySelector(%s).querySelectorAll("a[href], button, input, select, textarea, [tabindex]")]
+		.filter(el => !el.disabled && el.type !== "hidden" && el.tabIndex >= 0 && shown(el));
+	return window.browsertestStops.map(browsertestDescribe);
+})();
+function browsertestDescribe(el) {
+	const cls = typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "";
+	const text = (el.innerText || el.value || "").trim().slice(0, 40);
+	return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls + (text ? " “" + text + "”" : "");
+}`
+
+// focusedNow says where the focus is, as a focused.
+const focusedNow = `(() => {
+	const el = document.activeElement;
+	if (!el || el === document.body) return {stop: -1, inside: false, field: false, labelled: false, desc: "the page itself"};
+	const field = ["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName);
+	return {stop: (window.browsertestStops || []).indexOf(el), inside: document.querySelector(%s).contains(el),
+		field: field, labelled: field && el.labels.length > 0 && [...el.labels].some(l => l.textContent.trim() !== ""),
+		desc: browsertestDescribe(el)};
+})()`
+
+// focusedName returns the accessible name of the focused element.
+func (b *Browser) focusedName() string {
+	b.tb.Helper()
+	return Run(b, "read the focused element's accessible name", chromedp.Action[string](func(ctx context.Context, tg *chromedp.Target) (string, error) {
+		el, err := chromedp.Evaluate[*runtime.RemoteObject](`document.activeElement`)(ctx, tg)
+		if err != nil {
+			return "", err
+		}
+		defer cdp.Call(ctx, tg, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: el.ObjectID})
+		alone := false
+		tree, err := cdp.Call(ctx, tg, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: el.ObjectID, FetchRelatives: &alone})
+		if err != nil {
+			return "", err
+		}
+		for _, n := range tree.Nodes {
+			if n.Name == nil || len(n.Name.Value) == 0 {
+				continue
+			}
+			var name string
+			if err := json.Unmarshal(n.Name.Value, &name); err != nil {
+				return "", fmt.Errorf("accessible name %s: %w", n.Name.Value, err)
+			}
+			return strings.TrimSpace(name), nil
+		}
+		return "", nil
+	}))
+}
+
+func jsQuote(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
 }
 
 // ScreenshotDir returns <repository root>/artifacts/screenshots, which

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,52 @@ func TestBrowser(t *testing.T) {
 		if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 			t.Errorf("screenshot at %d px is not a PNG", w)
 		}
+	}
+}
+
+// TestKeyboardProblems checks the Tab walk on pages made to pass and to
+// trip it.
+func TestKeyboardProblems(t *testing.T) {
+	pages := map[string]string{
+		"/good": `<a href="#m">Skip</a><nav><a href="/x">Nav</a></nav><main id="m" tabindex="-1">
+			<a href="/a">A link</a><label for="f">Field</label><input id="f"><input type="hidden" name="h">
+			<p class="check"><input id="c" type="checkbox"><label for="c">Tick</label></p>
+			<button hidden>Hidden</button><input disabled aria-label="off"><select id="s"><option>1</select><label for="s">Choice</label>
+			<button>Go</button></main>`,
+		"/bad": `<main><input id="unlabelled" placeholder="type here"><input id="aria" aria-label="Named only by ARIA">
+			<button tabindex="2">Jumps the queue</button><a href="/y">Y</a><div inert><a href="/i">Inert</a></div><div tabindex="0"></div><a href="/z" hidden>Z</a></main><footer><a href="/after">After</a></footer>`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>keyboard</title>%s`, pages[r.URL.Path])
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := browsertest.Start(ctx, t)
+
+	b.Do("open the good page", chromedp.Navigate(srv.URL+"/good"))
+	if problems := b.KeyboardProblems("main"); len(problems) != 0 {
+		t.Errorf("a page without problems has %q", problems)
+	}
+
+	b.Do("open the bad page", chromedp.Navigate(srv.URL+"/bad"))
+	problems := strings.Join(b.KeyboardProblems("main"), "\n")
+	t.Logf("problems found:\n%s", problems)
+	for _, want := range []string{
+		"input#unlabelled has no <label>",
+		"input#aria has no <label>",
+		"Tab reaches button “Jumps the queue” before input#unlabelled",
+		"Tab never reaches a “Inert”",
+	} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("problems lack %q:\n%s", want, problems)
+		}
+	}
+	if !strings.Contains(problems, "Tab stops on div, which is no link") && !strings.Contains(problems, "div has no accessible name") {
+		t.Errorf("an empty focusable div goes unnoticed:\n%s", problems)
+	}
+	if strings.Contains(problems, "input#aria has no accessible name") {
+		t.Errorf("aria-label is an accessible name:\n%s", problems)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -172,10 +173,15 @@ func TestConsole(t *testing.T) {
 	c := &customer{t: t, ctx: ctx, s: s, b: browsertest.Start(ctx, t), base: s.env.Control.URL}
 	c.signUp()
 	c.createKeys()
+	c.editKey()
 	c.seeUsage(c.chat())
 	c.topUp()
 	c.signOutAndIn()
 	c.plugins()
+	c.tryPlugins()
+	c.pluginForOneKey()
+	c.olderTransactions()
+	c.keyboard()
 	c.browse()
 	c.export()
 	c.deleteAccount()
@@ -191,7 +197,9 @@ type customer struct {
 
 	accountID string
 	secret    string // of the key the customer uses
+	keyID     string // of that key
 	keys      int    // created so far
+	moduleDir string // where the modules the customer uploads are written
 }
 
 const (
@@ -235,12 +243,24 @@ func (c *customer) waitPath(path string) {
 // request id.
 func (c *customer) chat() string {
 	c.t.Helper()
-	id, err := c.s.chat(c.ctx, c.secret)
+	return c.chatWith(c.secret)
+}
+
+// chatWith sends a chat completion with the key secret, waits until its
+// usage record arrives and returns its request id.
+func (c *customer) chatWith(secret string) string {
+	c.t.Helper()
+	id, err := c.s.chat(c.ctx, secret)
 	if err != nil {
 		c.t.Fatalf("chat completion through the edge: %v", err)
 	}
 	c.s.env.UsageFor(c.t, id)
 	return id
+}
+
+func (c *customer) value(sel string) string {
+	c.t.Helper()
+	return browsertest.Run(c.b, "read the value of "+sel, chromedp.Value(css(sel)))
 }
 
 func (c *customer) signUp() {
@@ -325,7 +345,7 @@ func (c *customer) newKeyByKeyboard(name, shot string) (string, *edgeapi.KeySnap
 func (c *customer) createKeys() {
 	t, b := c.t, c.b
 	secret, snap := c.newKey("console test", "keys-created")
-	c.secret, c.accountID = secret, snap.AccountID
+	c.secret, c.keyID, c.accountID = secret, snap.KeyID, snap.AccountID
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		if _, err := chromedp.CallBrowser(b.Ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
 			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: c.base}); err != nil {
@@ -346,6 +366,49 @@ func (c *customer) createKeys() {
 	}
 	if snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(spare)); err != nil || snap.Status != edgeapi.KeyRevoked {
 		t.Errorf("revoked from the console, the spare key's snapshot is %+v, %v", snap, err)
+	}
+}
+
+// editKey changes the customer's key on its edit page: a cap that is not
+// an amount is refused with the reason and what was typed kept; then the
+// new limits show on the keys page and reach the key's snapshot.
+func (c *customer) editKey() {
+	t, b := c.t, c.b
+	row := `table#keys tr[data-key-id="` + c.keyID + `"]`
+	b.Follow("open the key's edit page", chromedp.Click(css(row+" a.edit-key")))
+	b.Arrived("form#edit-key", "key-edit")
+	if name := c.value("form#edit-key #key-name"); name != "console test" {
+		t.Errorf("the edit form's name is %q, want the key's", name)
+	}
+	b.Follow("send a cap that is not an amount",
+		chromedp.SendKeys(css("form#edit-key #key-rpm"), "600"),
+		chromedp.SendKeys(css("form#edit-key #key-cap"), "a hundred"),
+		chromedp.SendKeys(css("form#edit-key #key-models"), "openai/gpt-4o-mini"),
+		chromedp.Click(css("#save-key")),
+	)
+	b.ArrivedStatus("#page-error", "key-edit-refused", http.StatusBadRequest)
+	if reason := c.text("#page-error"); !strings.Contains(reason, "monthly spend cap must be an amount in dollars") {
+		t.Errorf("#page-error says %q, want why the cap was refused", reason)
+	}
+	for sel, want := range map[string]string{"#key-rpm": "600", "#key-cap": "a hundred", "#key-models": "openai/gpt-4o-mini"} {
+		if got := c.value("form#edit-key " + sel); got != want {
+			t.Errorf("after the refusal %s holds %q, want what was typed, %q", sel, got, want)
+		}
+	}
+	b.Follow("correct the cap",
+		chromedp.Clear(css("form#edit-key #key-cap")),
+		chromedp.SendKeys(css("form#edit-key #key-cap"), "100"),
+		chromedp.Click(css("#save-key")),
+	)
+	c.waitPath("/keys")
+	b.Arrived(row, "keys-edited")
+	if got := c.text(row); !strings.Contains(got, "600 req/min, $100.00/month") || !strings.Contains(got, "openai/gpt-4o-mini") {
+		t.Errorf("the edited key's row says %q", got)
+	}
+	snap, err := c.s.env.Control.Service.KeySnapshot(c.ctx, keyHash(c.secret))
+	if err != nil || snap.Limits.RequestsPerMinute != 600 || snap.Limits.MonthlySpendCapMicros != 100_000_000 ||
+		len(snap.AllowedModels) != 1 || snap.AllowedModels[0] != "openai/gpt-4o-mini" {
+		t.Errorf("after the edit the key's snapshot is %+v, %v", snap, err)
 	}
 }
 
@@ -437,44 +500,185 @@ func (c *customer) signOutAndIn() {
 	b.Do("wait for the console", chromedp.WaitReady(css("nav#main")))
 }
 
+// uploadPlugin uploads a module with the upload form of the plugins page.
+func (c *customer) uploadPlugin(what string, module []byte, name string) {
+	c.t.Helper()
+	path := filepath.Join(c.moduleDir, name+".wasm")
+	if err := os.WriteFile(path, module, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+	c.b.Follow(what,
+		chromedp.SetUploadFiles(css(`form#upload-plugin input[type="file"][name="module"]`), []string{path}),
+		chromedp.Clear(css(`form#upload-plugin [name="name"]`)),
+		chromedp.SendKeys(css(`form#upload-plugin [name="name"]`), name),
+		chromedp.Click(css("#upload-submit")),
+	)
+}
+
+// pluginID reads the id of the newest version named name from the plugins
+// table.
+func (c *customer) pluginID(name string) string {
+	c.t.Helper()
+	id := browsertest.Run(c.b, "find plugin "+name, chromedp.Evaluate[string](`(([...document.querySelectorAll("table#plugins tr[data-plugin-id]")]
+		.find(r => r.cells[0].textContent === `+jsString(name)+`) || {dataset: {}}).dataset.pluginId || "")`))
+	if id == "" {
+		c.t.Fatalf("table#plugins has no version of %s", name)
+	}
+	return id
+}
+
 // plugins uploads a module that is not WebAssembly, which is refused
 // with its reason, then a good one, which is activated and runs at the
 // edge.
 func (c *customer) plugins() {
 	t, b := c.t, c.b
-	dir := t.TempDir()
-	broken, good := filepath.Join(dir, "broken.wasm"), filepath.Join(dir, "tagger.wasm")
-	if err := os.WriteFile(broken, []byte("this is not a WebAssembly module"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(good, wasmtest.Decision(`{"action":"route","tags":{"via":"console"}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	upload := func(what, path, name string) {
-		t.Helper()
-		b.Follow(what,
-			chromedp.SetUploadFiles(css(`form#upload-plugin input[type="file"][name="module"]`), []string{path}),
-			chromedp.Clear(css(`form#upload-plugin [name="name"]`)),
-			chromedp.SendKeys(css(`form#upload-plugin [name="name"]`), name),
-			chromedp.Click(css("#upload-submit")),
-		)
-	}
+	c.moduleDir = t.TempDir()
 	b.Follow("open the plugins page", chromedp.Click(css("nav#main a#nav-plugins")))
 	b.Arrived("form#upload-plugin", "plugins-empty")
-	upload("upload a broken plugin", broken, "broken")
+	c.uploadPlugin("upload a broken plugin", []byte("this is not a WebAssembly module"), "broken")
 	b.ArrivedStatus("#plugin-error", "plugins-refused", http.StatusBadRequest)
 	if reason := c.text("#plugin-error"); reason == "" || strings.Contains(strings.ToLower(reason), "internal error") {
 		t.Errorf("#plugin-error says %q, want the reason the module was refused", reason)
 	} else {
 		t.Logf("refusal shown: %s", reason)
 	}
-	upload("upload a good plugin", good, "tagger")
+	c.uploadPlugin("upload a good plugin", wasmtest.Decision(`{"action":"route","tags":{"via":"console"}}`), "tagger")
 	b.Arrived("table#plugins tr[data-plugin-id]", "plugins-uploaded")
 	b.Follow("activate it", chromedp.Click(css("table#plugins tr[data-plugin-id] button.activate-plugin")))
 	b.Arrived("table#plugins", "plugins-active")
 	c.s.env.KeyClock.Advance(time.Hour) // past the edge's key cache, which holds the plugin choice
 	if rec := c.s.env.UsageFor(t, c.chat()); rec.Tags["via"] != "console" {
 		t.Errorf("the activated plugin did not run at the edge: tags %v", rec.Tags)
+	}
+}
+
+// tryPlugins runs the active plugin once with the try form and reads its
+// decision; the broken upload, refused, is not offered. A plugin that
+// crashes on one header shows why, and what the edge would do then.
+func (c *customer) tryPlugins() {
+	t, b := c.t, c.b
+	versions := browsertest.Run(b, "list the versions to try", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("form#try-plugin select#try-version option")].map(o => o.textContent)`))
+	for _, v := range versions {
+		if strings.Contains(v, "broken") {
+			t.Errorf("the try form offers %q, which was refused at upload", v)
+		}
+	}
+	tagger := c.pluginID("tagger")
+	b.Follow("try tagger",
+		chromedp.SetValue(css("form#try-plugin select#try-version"), tagger),
+		chromedp.Click(css("#try-submit")),
+	)
+	b.Arrived("#try-result", "plugins-tried")
+	if summary := c.text("#try-result #try-summary"); !strings.HasPrefix(summary, "The plugin routes the request to ") {
+		t.Errorf("#try-summary says %q, want where the plugin routes the request", summary)
+	}
+	if decision := c.text("#try-result pre.decision"); !strings.Contains(decision, `"via": "console"`) {
+		t.Errorf("the decision shown is %q, want tagger's tags", decision)
+	}
+	if b.Exists("#try-result .error") {
+		t.Errorf("a plugin that works shows an error: %s", c.text("#try-result .error"))
+	}
+
+	c.uploadPlugin("upload a plugin that crashes on x-sy-trap",
+		wasmtest.Module{Decision: `{"action":"route"}`, Route: wasmtest.Trap, Containing: "x-sy-trap"}.Bytes(), "trapper")
+	b.Arrived("table#plugins", "plugins-trapper")
+	b.Follow("try trapper with the header it crashes on",
+		chromedp.SetValue(css("form#try-plugin select#try-version"), c.pluginID("trapper")),
+		chromedp.SendKeys(css("form#try-plugin textarea#try-headers"), "x-sy-trap: 1"),
+		chromedp.Click(css("#try-submit")),
+	)
+	b.Arrived("#try-result", "plugins-tried-crash")
+	if failure := c.text("#try-result .error"); !strings.Contains(failure, "crashed") || !strings.Contains(failure, "fail open") {
+		t.Errorf("trying the crashing plugin says %q, want that it crashed and what the edge would do", failure)
+	}
+}
+
+// pluginForOneKey activates a plugin for the customer's key alone: a
+// second key keeps the account's plugin, and the edge runs each key's.
+func (c *customer) pluginForOneKey() {
+	t, b := c.t, c.b
+	b.Follow("open the keys page", chromedp.Click(css("nav#main a#nav-keys")))
+	b.Arrived("table#keys", "keys-before-batch")
+	batch, batchSnap := c.newKey("batch", "keys-batch")
+	b.Follow("open the plugins page", chromedp.Click(css("nav#main a#nav-plugins")))
+	b.Arrived("form#plugin-changes", "plugins-two-keys")
+	c.uploadPlugin("upload a plugin for one key", wasmtest.Decision(`{"action":"route","tags":{"via":"one key"}}`), "one-key")
+	b.Arrived("table#plugins", "plugins-one-key-uploaded")
+	oneKey, tagger := c.pluginID("one-key"), c.pluginID("tagger")
+	b.Follow("activate one-key for the customer's key only",
+		chromedp.SetValue(css("form#plugin-changes select#plugin-key"), c.keyID),
+		chromedp.Click(css(`table#plugins tr[data-plugin-id="`+oneKey+`"] button.activate-plugin`)),
+	)
+	b.Arrived("table#key-plugins", "plugins-per-key")
+	if got := c.text(`table#plugins tr[data-plugin-id="` + oneKey + `"] td.runs-for`); got != "key console test" {
+		t.Errorf("one-key runs for %q, want key console test", got)
+	}
+	if got := c.text(`table#plugins tr[data-plugin-id="` + tagger + `"] td.runs-for`); got != "account default" {
+		t.Errorf("tagger runs for %q, want the account default", got)
+	}
+	if got := c.text(`table#key-plugins tr[data-key-id="` + c.keyID + `"]`); !strings.Contains(got, "one-key version 1") || !strings.Contains(got, "its own") {
+		t.Errorf("the customer's key's row says %q", got)
+	}
+	if got := c.text(`table#key-plugins tr[data-key-id="` + batchSnap.KeyID + `"]`); !strings.Contains(got, "tagger version 1 (account default)") {
+		t.Errorf("the second key's row says %q, want the account default", got)
+	}
+	c.s.env.KeyClock.Advance(time.Hour) // past the edge's key cache
+	if rec := c.s.env.UsageFor(t, c.chat()); rec.Tags["via"] != "one key" {
+		t.Errorf("the customer's key ran tags %v, want its own plugin's", rec.Tags)
+	}
+	if rec := c.s.env.UsageFor(t, c.chatWith(batch)); rec.Tags["via"] != "console" {
+		t.Errorf("the second key ran tags %v, want the account's plugin's", rec.Tags)
+	}
+}
+
+// olderTransactions pages through a ledger longer than the billing page's
+// 50 rows: the operator grants 60 credits, the newest 50 show first, and
+// "Older transactions" shows the rest and no further link.
+func (c *customer) olderTransactions() {
+	t, b := c.t, c.b
+	for i := range 60 {
+		if _, err := c.s.env.Control.Service.GrantCredits(c.ctx, c.accountID, 10_000, fmt.Sprintf("goodwill %d", i+1), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Follow("open the billing page", chromedp.Click(css("nav#main a#nav-billing")))
+	b.Arrived("a#tx-older", "billing-newest")
+	ids := func() []string {
+		return browsertest.Run(b, "read the entries", chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll("table#transactions tr[data-entry-id]")].map(r => r.dataset.entryId)`))
+	}
+	newest := ids()
+	if len(newest) != 50 || b.Exists("a#tx-newest") {
+		t.Errorf("the first page lists %d entries (want 50), and links to the newest: %v", len(newest), b.Exists("a#tx-newest"))
+	}
+	b.Follow("show older transactions", chromedp.Click(css("a#tx-older")))
+	b.Arrived("a#tx-newest", "billing-older")
+	older := ids()
+	// 60 grants, the starting credit, the top-up and the chats' usage.
+	if len(older) < 11 || len(older) > 50 || b.Exists("a#tx-older") {
+		t.Errorf("the older page lists %d entries and links further: %v", len(older), b.Exists("a#tx-older"))
+	}
+	seen := map[string]bool{}
+	for _, id := range append(newest, older...) {
+		if seen[id] {
+			t.Errorf("entry %s is listed on both pages", id)
+		}
+		seen[id] = true
+	}
+	b.Follow("back to the newest", chromedp.Click(css("a#tx-newest")))
+	b.Do("wait for the newest page", chromedp.WaitReady(css("a#tx-older")))
+}
+
+// keyboard goes through every console page with the Tab key alone: each
+// link, button and form control of the page's main part takes the focus
+// in document order, and each form field is named by its label.
+func (c *customer) keyboard() {
+	for _, path := range []string{"/keys", "/keys/" + c.keyID + "/edit", "/usage", "/billing", "/plugins", "/account", "/audit"} {
+		c.b.Do("open "+path, chromedp.Navigate(c.base+path), chromedp.WaitReady(css("main")))
+		for _, p := range c.b.KeyboardProblems("main") {
+			c.t.Errorf("%s, with the keyboard: %s", path, p)
+		}
 	}
 }
 
