@@ -344,6 +344,11 @@ func TestKeyManagement(t *testing.T) {
 		t.Fatalf("revoked = %+v, %v", rev, err)
 	}
 	first := *rev.RevokedAt
+	_, err = e.svc.UpdateKey(e.ctx, a.ID, k.ID, control.KeyUpdate{Limits: &edgeapi.Limits{}})
+	wantCode(t, err, control.ECONFLICT)
+	if got, _ := e.svc.Key(e.ctx, a.ID, k.ID); got.Limits != limits {
+		t.Fatalf("a revoked key's limits changed to %+v", got.Limits)
+	}
 	e.clock.Advance(time.Hour)
 	rev, err = e.svc.RevokeKey(e.ctx, a.ID, k.ID)
 	if err != nil || !rev.RevokedAt.Equal(first) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 )
 
 const keyColumns = `k.id, k.account_id, k.name, k.prefix, k.status, k.requests_per_minute, k.tokens_per_minute,
@@ -84,6 +85,11 @@ func (s *Store) UpdateKey(ctx context.Context, accountID, id string, u *control.
 			WHERE k.id = ? AND k.account_id = ?`, id, accountID))
 		if err != nil {
 			return notFound(err, "key")
+		}
+		if k.Status == edgeapi.KeyRevoked {
+			// Checked in the transaction, so a revoke that lands first
+			// is never followed by a change.
+			return control.Errorf(control.ECONFLICT, "the key was revoked and can no longer be changed; create a new key instead")
 		}
 		if u.Name != nil {
 			k.Name = *u.Name
