@@ -781,12 +781,12 @@ func (s *Service) UsageRecord(ctx context.Context, accountID, requestID string) 
 }
 
 // RecentUsage returns up to limit (at most 1000) of the account's records
-// started in [from, to), newest first.
-func (s *Service) RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]UsageRecord, error) {
+// started in [from, to) that f matches, newest first.
+func (s *Service) RecentUsage(ctx context.Context, accountID string, from, to time.Time, f UsageFilter, limit int) ([]UsageRecord, error) {
 	if limit <= 0 || limit > 1000 {
 		return nil, Errorf(EINVALID, "limit must be between 1 and 1000")
 	}
-	return s.store.RecentUsage(ctx, accountID, from, to, limit)
+	return s.store.RecentUsage(ctx, accountID, from, to, f, limit)
 }
 
 // UsageBreakdown sums the account's usage by day, by model and by key over

@@ -149,8 +149,8 @@ type UsageStore interface {
 	// UsageAggregates sums records per group, groups in ascending order.
 	UsageAggregates(ctx context.Context, q UsageQuery) ([]UsageAggregate, error)
 	// RecentUsage returns up to limit of the account's records started in
-	// [from, to), newest first.
-	RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]UsageRecord, error)
+	// [from, to) that f matches, newest first.
+	RecentUsage(ctx context.Context, accountID string, from, to time.Time, f UsageFilter, limit int) ([]UsageRecord, error)
 	// UsageCells sums the account's usage in [from, to) per day, model
 	// and key.
 	UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]UsageCell, error)

@@ -10,8 +10,8 @@ import (
 
 // BenchmarkUsagePage measures GET /usage in the server (the handler, no
 // network) for an account with 10,000 usage records over five keys in its
-// 30-day range: three aggregate queries, the key list, the latest 50
-// requests and the rendering. The budget is 20 ms.
+// 30-day range: the daily totals, the key list, the latest 50 requests
+// and the rendering. The budget is 20 ms.
 func BenchmarkUsagePage(b *testing.B) {
 	s := newServer(b, false)
 	br, a := s.signup(b, "bench@example.com")

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
+	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/internal/wasmtest"
 )
 
@@ -216,6 +218,55 @@ func TestUsage(t *testing.T) {
 	b.get("/usage?days=7").want(t, http.StatusOK, `class="on">7 days`)
 	b.get("/usage?days=90").want(t, http.StatusOK, `id="total-requests">120`)
 	b.get("/usage?days=5").want(t, http.StatusBadRequest)
+}
+
+// TestUsageFilter: the usage page narrowed to a model, a key or both
+// shows only their totals, charts and requests, and keeps the choice
+// across range links.
+func TestUsageFilter(t *testing.T) {
+	s := newServer(t, false)
+	b, a := s.signup(t, "ada@example.com")
+	prod, _ := createKey(t, s, b, a, "prod")
+	ci, _ := createKey(t, s, b, a, "ci")
+	s.ingest(t, &prod, 20, 10)
+	s.ingest(t, &ci, 6, 5)
+	var mini []edgeapi.UsageRecord
+	for i := range 3 {
+		mini = append(mini, edgeapi.UsageRecord{RequestID: fmt.Sprintf("req_mini_%d", i), KeyID: ci.ID, AccountID: a.ID,
+			StartedAt: s.clock.Now().Add(-time.Duration(i) * time.Hour), Endpoint: "chat.completions",
+			Model: "openai/gpt-4o-mini", Provider: "openai", Status: 200, FinishReason: "stop", InputTokens: 10,
+			OutputTokens: 5, LatencyMs: 300, TTFBMs: 50, Attempts: 1})
+	}
+	if _, err := s.svc.IngestUsage(context.Background(), "test-edge", mini); err != nil {
+		t.Fatal(err)
+	}
+	requests := func(p page) int { return strings.Count(p.body, "data-request-id=") }
+
+	all := b.get("/usage").want(t, http.StatusOK, `id="total-requests">29<`, `<label for="filter-model">`,
+		`<label for="filter-key">`, `<option value="openai/gpt-4o-mini">`, `<option value="`+ci.ID+`">ci</option>`)
+	if n := requests(all); n != 29 {
+		t.Errorf("%d recent requests unfiltered, want 29", n)
+	}
+	byKey := b.get("/usage?key="+ci.ID).want(t, http.StatusOK, `id="total-requests">9<`,
+		`<option value="`+ci.ID+`" selected>ci</option>`, `href="/usage?days=7&amp;key=`+ci.ID+`"`, `id="filter-clear"`)
+	if n := requests(byKey); n != 9 || strings.Contains(byKey.body, "req_"+prod.ID) {
+		t.Errorf("%d recent requests for key ci (want 9), or one of prod's among them", n)
+	}
+	if !strings.Contains(rowOf(t, byKey.body, "data-request-id", "req_mini_0"), "<td>ci</td>") {
+		t.Error("a recent request does not name its key")
+	}
+	byModel := b.get("/usage?model=openai/gpt-4o-mini").want(t, http.StatusOK, `id="total-requests">3<`,
+		`<option value="openai/gpt-4o-mini" selected>`)
+	if n := requests(byModel); n != 3 {
+		t.Errorf("%d recent requests for gpt-4o-mini, want 3", n)
+	}
+	b.get("/usage?model=openai/gpt-4o-mini&key="+prod.ID).want(t, http.StatusOK, `id="total-requests">0<`,
+		"No requests in this range.")
+
+	other, oa := s.signup(t, "eve@example.com")
+	foreign, _ := createKey(t, s, other, oa, "eve")
+	b.get("/usage?key="+foreign.ID).want(t, http.StatusNotFound, "no such key")
+	b.get("/usage?model="+strings.Repeat("m", 300)).want(t, http.StatusBadRequest, "at most 256")
 }
 
 func TestBilling(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -20,15 +21,26 @@ const recentRequests = 50
 // usageData is the usage page.
 type usageData struct {
 	Days     int
-	Ranges   []int
+	Ranges   []rangeLink
 	From, To time.Time
+	// Filter narrows the page to one model and/or key; Models and Keys
+	// are its choices: what has usage in the range, and every key.
+	Filter   control.UsageFilter
+	Models   []string
+	Keys     []control.APIKey
 	Total    control.UsageAggregate
 	Spend    chart
 	Requests chart
 	Tokens   chart
 	ByModel  []control.UsageAggregate
 	ByKey    []keyUsage
-	Recent   []control.UsageRecord
+	Recent   []recentRequest
+}
+
+// rangeLink is one of the page's range choices, keeping the filter.
+type rangeLink struct {
+	Days int
+	URL  string
 }
 
 // keyUsage is a key's row of the breakdown, with its name.
@@ -37,9 +49,19 @@ type keyUsage struct {
 	Name string
 }
 
+// recentRequest is a row of the latest requests, with its key's name.
+type recentRequest struct {
+	control.UsageRecord
+	KeyName string
+}
+
+// maxFilterModel bounds a model name in the page's query.
+const maxFilterModel = 256
+
 func (c *Console) usagePage(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
 	days := 30
-	if v := r.URL.Query().Get("days"); v != "" {
+	if v := q.Get("days"); v != "" {
 		n, _ := strconv.Atoi(v)
 		if !slices.Contains(usageRanges, n) {
 			c.fail(w, r, s, control.Errorf(control.EINVALID, "the range must be 7, 30 or 90 days"))
@@ -47,7 +69,12 @@ func (c *Console) usagePage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 		days = n
 	}
-	d, err := c.usage(r.Context(), s.account.ID, days)
+	f := control.UsageFilter{Model: q.Get("model"), KeyID: q.Get("key")}
+	if len(f.Model) > maxFilterModel {
+		c.fail(w, r, s, control.Errorf(control.EINVALID, "a model name is at most %d characters", maxFilterModel))
+		return
+	}
+	d, err := c.usage(r.Context(), s.account.ID, days, f)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -57,39 +84,56 @@ func (c *Console) usagePage(w http.ResponseWriter, r *http.Request, s *session) 
 	c.render(w, r, http.StatusOK, "usage", v)
 }
 
-// usage gathers the usage page: whole UTC days, today included.
-func (c *Console) usage(ctx context.Context, accountID string, days int) (*usageData, error) {
+// usage gathers the usage page: whole UTC days, today included, narrowed
+// by f.
+func (c *Console) usage(ctx context.Context, accountID string, days int, f control.UsageFilter) (*usageData, error) {
 	now := c.now()
 	today := now.Truncate(24 * time.Hour)
-	d := &usageData{Days: days, Ranges: usageRanges, From: today.AddDate(0, 0, 1-days), To: now}
-	q := control.UsageQuery{AccountID: accountID, From: d.From, To: today.AddDate(0, 0, 1)}
-	br, err := c.svc.UsageBreakdown(ctx, accountID, q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
+	d := &usageData{Days: days, From: today.AddDate(0, 0, 1-days), To: now, Filter: f}
+	from, to := d.From, today.AddDate(0, 0, 1)
 	keys, err := c.svc.Keys(ctx, accountID)
 	if err != nil {
 		return nil, err
 	}
-	if d.Recent, err = c.recent(ctx, accountID, q.From, q.To); err != nil {
+	names := make(map[string]string, len(keys))
+	for _, k := range keys {
+		names[k.ID] = k.Name
+	}
+	if _, ok := names[f.KeyID]; f.KeyID != "" && !ok {
+		return nil, control.Errorf(control.ENOTFOUND, "this account has no such key; choose one from the list")
+	}
+	br, err := c.svc.UsageBreakdownOf(ctx, accountID, from, to, f)
+	if err != nil {
 		return nil, err
+	}
+	recent, err := c.svc.RecentUsage(ctx, accountID, from, to, f, recentRequests)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recent {
+		d.Recent = append(d.Recent, recentRequest{UsageRecord: r, KeyName: names[r.KeyID]})
+	}
+	d.Keys, d.Models = keys, br.Models
+	if f.Model != "" && !slices.Contains(d.Models, f.Model) {
+		d.Models = append(d.Models, f.Model) // keep the choice shown
+	}
+	for _, n := range usageRanges {
+		qs := url.Values{"days": {strconv.Itoa(n)}}
+		if f.Model != "" {
+			qs.Set("model", f.Model)
+		}
+		if f.KeyID != "" {
+			qs.Set("key", f.KeyID)
+		}
+		d.Ranges = append(d.Ranges, rangeLink{Days: n, URL: "/usage?" + qs.Encode()})
 	}
 	d.Total = br.Total
 	d.Spend, d.Requests, d.Tokens = dailyCharts(br.ByDay, d.From, days)
 	d.ByModel = br.ByModel
 	slices.SortFunc(d.ByModel, func(a, b control.UsageAggregate) int { return cmp.Compare(b.CostMicros, a.CostMicros) })
-	names := make(map[string]string, len(keys))
-	for _, k := range keys {
-		names[k.ID] = k.Name
-	}
 	for _, a := range br.ByKey {
 		d.ByKey = append(d.ByKey, keyUsage{UsageAggregate: a, Name: names[a.Group]})
 	}
 	slices.SortFunc(d.ByKey, func(a, b keyUsage) int { return cmp.Compare(b.CostMicros, a.CostMicros) })
 	return d, nil
-}
-
-// recent returns the newest requests started in [from, to), newest first.
-func (c *Console) recent(ctx context.Context, accountID string, from, to time.Time) ([]control.UsageRecord, error) {
-	return c.svc.RecentUsage(ctx, accountID, from, to, recentRequests)
 }

@@ -218,11 +218,18 @@ func (s *Store) EachUsageRecord(ctx context.Context, accountID string, fn func(*
 
 // RecentUsage returns up to limit of the account's records started in
 // [from, to), newest first, through the (account_id, started_at) index.
-func (s *Store) RecentUsage(ctx context.Context, accountID string, from, to time.Time, limit int) ([]control.UsageRecord, error) {
+func (s *Store) RecentUsage(ctx context.Context, accountID string, from, to time.Time, f control.UsageFilter, limit int) ([]control.UsageRecord, error) {
 	out := []control.UsageRecord{}
+	where, args := "account_id = ? AND started_at >= ? AND started_at < ?", []any{accountID, ms(from), ms(to)}
+	if f.KeyID != "" {
+		where, args = where+" AND key_id = ?", append(args, f.KeyID)
+	}
+	if f.Model != "" {
+		where, args = where+" AND CASE WHEN served_model <> '' THEN served_model ELSE model END = ?", append(args, f.Model)
+	}
 	err := each(ctx, s.db, `SELECT `+usageColumns+` FROM usage_records
-		WHERE account_id = ? AND started_at >= ? AND started_at < ? ORDER BY started_at DESC, id DESC LIMIT ?`,
-		[]any{accountID, ms(from), ms(to), limit}, func(rows *sql.Rows) error {
+		WHERE `+where+` ORDER BY started_at DESC, id DESC LIMIT ?`,
+		append(args, limit), func(rows *sql.Rows) error {
 			r, err := scanUsage(rows)
 			if err == nil {
 				out = append(out, *r)

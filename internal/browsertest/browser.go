@@ -9,9 +9,13 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -254,19 +258,48 @@ func (b *Browser) ArrivedStatus(ready, name string, want int) {
 func (b *Browser) Screenshot(name string) {
 	b.tb.Helper()
 	for _, w := range Widths {
-		// A page wider than the viewport comes out wider than w: that
-		// is what a phone would scroll sideways through.
+		// A page wider than the viewport comes out wider than w, blank
+		// past it: the measure below names what a phone would scroll
+		// sideways to.
 		b.Do("resize for "+name, chromedp.EmulateViewport(w, viewportHeight))
-		png := Run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+		shot := b.stitched(name)
 		if over := Run(b, "measure "+name, chromedp.Evaluate[[]string](overflowing)); len(over) > 0 {
 			b.tb.Errorf("%s at %d px: the page is wider than the viewport; overflowing: %s", name, w, strings.Join(over, ", "))
 		}
 		path := filepath.Join(b.Shots, fmt.Sprintf("%s-%d.png", name, w))
-		if err := os.WriteFile(path, png, 0o644); err != nil {
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
 			b.tb.Fatal(err)
 		}
 	}
 	b.Do("restore the viewport", chromedp.EmulateViewport(Widths[0], viewportHeight))
+}
+
+// stitched captures the page as the viewport shows it, one viewport
+// height at a time from the top, and joins the slices into one PNG.
+// Chromium's own full-page capture leaves scrolling boxes below the fold
+// blank (a table in an overflow-x box came out empty), which is not what
+// a user sees.
+func (b *Browser) stitched(name string) []byte {
+	b.tb.Helper()
+	size := Run(b, "measure "+name, chromedp.Evaluate[[]int](
+		`[document.documentElement.scrollWidth, document.documentElement.scrollHeight, window.innerHeight]`))
+	width, height, view := size[0], size[1], size[2]
+	page := image.NewRGBA(image.Rect(0, 0, width, height))
+	for y := 0; y < height; y += view {
+		at := Run(b, "scroll "+name, chromedp.Evaluate[int](fmt.Sprintf(`window.scrollTo(0, %d), window.scrollY`, y)))
+		shot := Run(b, "screenshot "+name, chromedp.CaptureScreenshot())
+		slice, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			b.tb.Fatalf("screenshot %s: %v", name, err)
+		}
+		draw.Draw(page, slice.Bounds().Add(image.Pt(0, at)), slice, image.Point{}, draw.Src)
+	}
+	Run(b, "scroll back "+name, chromedp.Evaluate[int](`window.scrollTo(0, 0), 0`))
+	var out bytes.Buffer
+	if err := png.Encode(&out, page); err != nil {
+		b.tb.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 // overflowing lists the innermost elements that reach past the right
