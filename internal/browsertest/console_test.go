@@ -430,6 +430,22 @@ func (c *customer) seeUsage(id string) {
 		b.Do("reload the usage page", chromedp.Reload())
 	}
 	b.Arrived("svg#usage-chart", "usage")
+
+	// Narrowed to the key the request used, it is still there; the filter
+	// is in the address, so the view is a link.
+	b.Follow("show one key's usage",
+		chromedp.SetValue(css("form#usage-filter select#filter-key"), c.keyID),
+		chromedp.Click(css("form#usage-filter button#filter-submit")),
+	)
+	b.Arrived("a#filter-clear", "usage-one-key")
+	if !b.Exists(row) || !strings.Contains(c.location(), "key="+c.keyID) {
+		c.t.Errorf("filtered by its key, request %s is missing, or the address %s lacks the filter", id, c.location())
+	}
+	if got := c.text("#total-requests"); got != "1" {
+		c.t.Errorf("one key's requests: %q, want 1", got)
+	}
+	b.Follow("show everything again", chromedp.Click(css("a#filter-clear")))
+	b.Arrived("form#usage-filter", "usage-all")
 }
 
 // topUp pays $20 through Stripe Checkout, which this machine cannot reach
