@@ -137,6 +137,10 @@ type BillingEmails struct {
 	Clock Clock
 	// Links are what the emails link to; see BillingLinks.
 	Links BillingLinks
+	// Keyring seals the queued emails' recipient, subject and bodies.
+	// Default: the Service's Config.Keyring, set when NewService is given
+	// this notifier.
+	Keyring *Keyring
 }
 
 var _ BillingNotifier = (*BillingEmails)(nil)
@@ -161,6 +165,6 @@ func (b *BillingEmails) enqueue(ctx context.Context, e Email) error {
 	if clock == nil {
 		clock = SystemClock
 	}
-	_, err := enqueueEmail(ctx, b.Outbox, clock.Now().UTC(), e)
+	_, err := enqueueEmail(ctx, b.Outbox, b.Keyring, clock.Now().UTC(), e)
 	return err
 }

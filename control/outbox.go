@@ -243,15 +243,47 @@ func checkRecipient(s string) error {
 //
 // EINVALID for a bad field; the message names the field, never its value.
 func (s *Service) EnqueueEmail(ctx context.Context, e Email) (bool, error) {
-	return enqueueEmail(ctx, s.store, s.now(), e)
+	return enqueueEmail(ctx, s.store, s.cfg.Keyring, s.now(), e)
 }
 
-func enqueueEmail(ctx context.Context, st OutboxStore, now time.Time, e Email) (bool, error) {
+// enqueueEmail queues e, its recipient, subject and bodies sealed by kr
+// (plain text without one) under the new row's id.
+func enqueueEmail(ctx context.Context, st OutboxStore, kr *Keyring, now time.Time, e Email) (bool, error) {
 	if err := e.validate(); err != nil {
 		return false, err
 	}
-	return st.EnqueueEmail(ctx, &OutboxEmail{Email: e, ID: newID("mail"), Status: OutboxQueued,
-		NextAttemptAt: now, CreatedAt: now})
+	m := &OutboxEmail{Email: e, ID: newID("mail"), Status: OutboxQueued, NextAttemptAt: now, CreatedAt: now}
+	if kr != nil {
+		for _, f := range emailFields(&m.Email) {
+			var err error
+			if *f.value, err = kr.Seal(*f.value, m.ID, f.name); err != nil {
+				return false, err
+			}
+		}
+	}
+	return st.EnqueueEmail(ctx, m)
+}
+
+// emailFields are an outbox email's sealed fields, by name.
+func emailFields(e *Email) []struct {
+	name  string
+	value *string
+} {
+	return []struct {
+		name  string
+		value *string
+	}{{FieldEmailTo, &e.To}, {FieldEmailSubject, &e.Subject}, {FieldEmailText, &e.Text}, {FieldEmailHTML, &e.HTML}}
+}
+
+// openEmail opens m's sealed fields in place.
+func (s *Service) openEmail(m *OutboxEmail) error {
+	for _, f := range emailFields(&m.Email) {
+		var err error
+		if *f.value, err = s.cfg.Keyring.Open(*f.value, m.ID, f.name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OutboxEmails lists the outbox for operators: emails in status (every
@@ -265,7 +297,16 @@ func (s *Service) OutboxEmails(ctx context.Context, status string, limit int) ([
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	return s.store.OutboxEmails(ctx, status, limit)
+	out, err := s.store.OutboxEmails(ctx, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := s.openEmail(&out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // DeliverEmails sends every email due now, in batches, and reports how
@@ -308,6 +349,12 @@ func (s *Service) DeliverEmails(ctx context.Context) (int, error) {
 // deliver sends one claimed email and records the outcome.
 func (s *Service) deliver(ctx context.Context, claim string, m *OutboxEmail) (bool, error) {
 	mc := &s.cfg.Mail
+	if err := s.openEmail(m); err != nil {
+		// A key missing from this replica: leave the lease to run out, so
+		// that a replica that has it sends the email.
+		mc.Logger.Error("email cannot be opened", "outbox_id", m.ID, "err", err.Error())
+		return false, nil
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, mc.SendTimeout)
 	err := mc.Mailer.Send(sendCtx, m.ID, &m.Email)
 	cancel()

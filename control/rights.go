@@ -190,12 +190,18 @@ const (
 	FieldCompany        = "company"
 	FieldBillingAddress = "billing_address"
 	FieldPhone          = "phone"
+	// The outbox's, sealed under the email's id.
+	FieldEmailTo      = "email_recipient"
+	FieldEmailSubject = "email_subject"
+	FieldEmailText    = "email_text"
+	FieldEmailHTML    = "email_html"
 )
 
 // SealedFields lists every stored field that holds sealed values. A new
 // secret column (a customer's own provider key) is added here and in the
 // store's StaleSealed, and rotation covers it.
-var SealedFields = []string{FieldName, FieldCompany, FieldBillingAddress, FieldPhone}
+var SealedFields = []string{FieldName, FieldCompany, FieldBillingAddress, FieldPhone,
+	FieldEmailTo, FieldEmailSubject, FieldEmailText, FieldEmailHTML}
 
 // UpdateProfile corrects the account's profile and returns it.
 //
@@ -282,6 +288,15 @@ func (s *Service) AccountExport(ctx context.Context, accountID string) (*Account
 	}
 	if err := s.openAccount(&x.Account); err != nil {
 		return nil, err
+	}
+	for i := range x.Emails {
+		e := &x.Emails[i]
+		if e.To, err = s.cfg.Keyring.Open(e.To, e.ID, FieldEmailTo); err != nil {
+			return nil, err
+		}
+		if e.Subject, err = s.cfg.Keyring.Open(e.Subject, e.ID, FieldEmailSubject); err != nil {
+			return nil, err
+		}
 	}
 	x.Format, x.GeneratedAt = ExportFormat, s.now()
 	now := s.now()

@@ -129,6 +129,9 @@ func NewService(store Store, cfg Config) *Service {
 	if cfg.Notifier == nil {
 		cfg.Notifier = NopBillingNotifier{}
 	}
+	if be, ok := cfg.Notifier.(*BillingEmails); ok && be.Keyring == nil {
+		be.Keyring = cfg.Keyring // the emails it queues are sealed like the service's
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

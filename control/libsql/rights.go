@@ -331,12 +331,17 @@ func (s *Store) checkpoint(ctx context.Context) {
 }
 
 // sealedColumns maps each sealed field to where it is stored: table,
-// owner column and value column. Owners are account ids.
+// owner column and value column. Owners are account ids, and outbox
+// email ids for the outbox's fields.
 var sealedColumns = map[string]struct{ table, owner, column string }{
 	control.FieldName:           {"accounts", "id", "name"},
 	control.FieldCompany:        {"accounts", "id", "company"},
 	control.FieldBillingAddress: {"accounts", "id", "billing_address"},
 	control.FieldPhone:          {"accounts", "id", "phone"},
+	control.FieldEmailTo:        {"email_outbox", "id", "recipient"},
+	control.FieldEmailSubject:   {"email_outbox", "id", "subject"},
+	control.FieldEmailText:      {"email_outbox", "id", "text_body"},
+	control.FieldEmailHTML:      {"email_outbox", "id", "html_body"},
 }
 
 func sealedColumn(field string) (table, owner, column string, err error) {

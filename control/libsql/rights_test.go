@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/control/controltest"
@@ -284,4 +285,71 @@ func TestRotationWhileServing(t *testing.T) {
 			t.Fatalf("%s: %+v, %v; want address %q", id, a, err, last[i])
 		}
 	}
+}
+
+// recordingMailer keeps what it is asked to send.
+type recordingMailer struct{ sent []control.Email }
+
+func (m *recordingMailer) Send(_ context.Context, _ string, e *control.Email) error {
+	m.sent = append(m.sent, *e)
+	return nil
+}
+
+// TestOutboxSealed: a queued email's recipient, subject and bodies reach
+// the database file sealed; operators, the sender and the account export
+// see them opened; rotation re-seals them like the account fields.
+func TestOutboxSealed(t *testing.T) {
+	ctx := context.Background()
+	path := controltest.DBPath(t)
+	st := controltest.OpenStore(t, path)
+	service := func(keys, current string, mailer control.Mailer) *control.Service {
+		t.Helper()
+		kr, err := control.ParseKeyring(keys, current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := control.NewService(st, control.Config{Clock: controltest.NewClock(controltest.Epoch),
+			Password: controltest.FastPasswords, Keyring: kr, Mail: control.MailConfig{Mailer: mailer, Interval: time.Hour}})
+		if err := svc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { svc.Close() })
+		return svc
+	}
+	k1, k2 := "k1:"+testKey(1), "k2:"+testKey(2)
+	svc := service(k1, "", nil)
+	a, err := svc.CreateAccount(ctx, control.AccountCreate{Name: "N", Email: "owner@example.com", BillingAddress: "1 Road", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := control.Email{AccountID: a.ID, To: "sierra.recipient@example.org", Kind: "notice",
+		Subject: "Subject Tango 4242", Text: "Body Uniform 5353", HTML: "<p>Html Victor 6464</p>", DedupeKey: "notice:1"}
+	if _, err := svc.EnqueueEmail(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	plain := []string{e.To, e.Subject, e.Text, e.HTML}
+	assertAbsent(t, path, plain...)
+	listed, err := svc.OutboxEmails(ctx, "", 10)
+	if err != nil || len(listed) != 1 || listed[0].Email.To != e.To || listed[0].Text != e.Text || listed[0].HTML != e.HTML {
+		t.Fatalf("operators see %+v, %v", listed, err)
+	}
+	x, err := svc.AccountExport(ctx, a.ID)
+	if err != nil || len(x.Emails) != 1 || x.Emails[0].To != e.To || x.Emails[0].Subject != e.Subject {
+		t.Fatalf("the export shows %+v, %v", x.Emails, err)
+	}
+
+	// Rotation to k2 re-seals the queued email; a sender with k2 alone
+	// delivers it as written.
+	rep, err := service(k1+","+k2, "k2", nil).RotateKeys(ctx, 10)
+	if err != nil || rep.Resealed != 6 || rep.Remaining != 0 {
+		t.Fatalf("rotation: %+v, %v; want 6 resealed: the 4 email fields, the name and the address", rep, err)
+	}
+	mailer := &recordingMailer{}
+	if n, err := service(k2, "", mailer).DeliverEmails(ctx); err != nil || n != 1 {
+		t.Fatalf("delivered %d, %v", n, err)
+	}
+	if got := mailer.sent; len(got) != 1 || got[0].To != e.To || got[0].Subject != e.Subject || got[0].Text != e.Text {
+		t.Fatalf("the mailer got %+v", got)
+	}
+	assertAbsent(t, path, plain...)
 }
