@@ -27,14 +27,19 @@ func (s *Service) billingState(ctx context.Context, accountID string) (*BillingS
 	return &states[0], nil
 }
 
-// billingStates reads the accounts' billing standing, names opened.
+// billingStates reads the accounts' billing standing, names and emails
+// opened.
 func (s *Service) billingStates(ctx context.Context, accountIDs []string) ([]BillingState, error) {
 	states, err := s.store.BillingStates(ctx, accountIDs)
 	if err != nil {
 		return nil, err
 	}
 	for i := range states {
-		if states[i].Name, err = s.cfg.Keyring.Open(states[i].Name, states[i].AccountID, FieldName); err != nil {
+		st := &states[i]
+		if st.Name, err = s.cfg.Keyring.Open(st.Name, st.AccountID, FieldName); err != nil {
+			return nil, err
+		}
+		if st.Email, err = s.cfg.Keyring.Open(st.Email, st.AccountID, FieldEmail); err != nil {
 			return nil, err
 		}
 	}

@@ -3,7 +3,9 @@ package control
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"sort"
@@ -26,8 +28,8 @@ const (
 	maxSealKeyID   = 32
 )
 
-// Keyring seals and opens values stored at rest: account names,
-// companies, billing addresses and phone numbers today, and any other secret a row holds
+// Keyring seals and opens values stored at rest: account names, emails,
+// companies, billing addresses and phone numbers and queued emails today, and any other secret a row holds
 // (provider keys, once customers can bring their own) through the same
 // Seal and Open.
 //
@@ -38,6 +40,8 @@ const (
 type Keyring struct {
 	current string
 	aeads   map[string]cipher.AEAD
+	// lookups are HMAC keys derived from each key, for EmailKey.
+	lookups map[string][]byte
 }
 
 // NewKeyring returns a keyring over keys (key id → 32 raw bytes) that
@@ -51,7 +55,7 @@ func NewKeyring(keys map[string][]byte, current string) (*Keyring, error) {
 	if len(keys) == 0 {
 		return nil, Errorf(EINVALID, "an encryption keyring needs at least one key")
 	}
-	kr := &Keyring{current: current, aeads: make(map[string]cipher.AEAD, len(keys))}
+	kr := &Keyring{current: current, aeads: make(map[string]cipher.AEAD, len(keys)), lookups: make(map[string][]byte, len(keys))}
 	for id, key := range keys {
 		if !validKeyID(id) {
 			return nil, Errorf(EINVALID, "encryption key id %q must be 1 to %d of A-Z a-z 0-9 _ -", id, maxSealKeyID)
@@ -68,11 +72,53 @@ func NewKeyring(keys map[string][]byte, current string) (*Keyring, error) {
 			return nil, fmt.Errorf("control: encryption key %q: %w", id, err)
 		}
 		kr.aeads[id] = aead
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte("switchyard email lookup v1"))
+		kr.lookups[id] = mac.Sum(nil)
 	}
 	if _, ok := kr.aeads[current]; !ok {
 		return nil, Errorf(EINVALID, "the current encryption key id %q is not among the configured keys", current)
 	}
 	return kr, nil
+}
+
+// EmailKey is how the store finds an account by its email address while
+// the address itself is sealed: keyed hashes of the normalised address
+// (HMAC-SHA-256 under a key derived from each encryption key, written
+// "<key id>:<base64url>"), and the address itself for rows written before
+// sealing or without a keyring.
+type EmailKey struct {
+	// Current is the hash to store: under the current key; "" without a
+	// keyring.
+	Current string
+	// Any holds the hash under every key of the keyring, Current first:
+	// a row not yet rotated holds one of the others.
+	Any []string
+	// Plain is the normalised address.
+	Plain string
+}
+
+// EmailKey returns the lookup hashes of the normalised address email. A nil
+// keyring gives only Plain.
+func (k *Keyring) EmailKey(email string) EmailKey {
+	key := EmailKey{Plain: email}
+	if k == nil {
+		return key
+	}
+	key.Current = k.emailHash(k.current, email)
+	key.Any = append(key.Any, key.Current)
+	for _, id := range k.KeyIDs() {
+		if id != k.current {
+			key.Any = append(key.Any, k.emailHash(id, email))
+		}
+	}
+	return key
+}
+
+func (k *Keyring) emailHash(id, email string) string {
+	mac := hmac.New(sha256.New, k.lookups[id])
+	mac.Write([]byte(email))
+	return id + ":" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // ParseKeyring reads keys written as "kid1:base64key,kid2:base64key"

@@ -38,7 +38,7 @@ func accountFields(a *Account) []struct {
 		name  string
 		value *string
 	}{
-		{FieldName, &a.Name}, {FieldCompany, &a.Company}, {FieldBillingAddress, &a.BillingAddress}, {FieldPhone, &a.Phone},
+		{FieldName, &a.Name}, {FieldEmail, &a.Email}, {FieldCompany, &a.Company}, {FieldBillingAddress, &a.BillingAddress}, {FieldPhone, &a.Phone},
 	}
 }
 

@@ -146,9 +146,10 @@ type Closure struct {
 // RightsStore serves the data rights: correction, export and deletion.
 type RightsStore interface {
 	// UpdateProfile writes a's name, email, company, billing address and
-	// phone as given. ENOTFOUND for an unknown or closed account,
-	// ECONFLICT when the email belongs to another account.
-	UpdateProfile(ctx context.Context, a *Account) error
+	// phone as given; email, when the address changed, is how the new one
+	// is found. ENOTFOUND for an unknown or closed account, ECONFLICT when
+	// the email belongs to another account.
+	UpdateProfile(ctx context.Context, a *Account, email *EmailKey) error
 	// PasswordHash returns an open account's password hash.
 	PasswordHash(ctx context.Context, accountID string) (string, error)
 	// AccountExport reads every record about the account except usage
@@ -181,12 +182,15 @@ type SealedValue struct {
 	Owner string
 	Old   string
 	New   string
+	// Lookup is, for FieldEmail, the address's new EmailKey.Current.
+	Lookup string
 }
 
 // Sealed fields: what Keyring protects, by the names rotation and the
 // associated data use.
 const (
 	FieldName           = "name"
+	FieldEmail          = "email"
 	FieldCompany        = "company"
 	FieldBillingAddress = "billing_address"
 	FieldPhone          = "phone"
@@ -200,7 +204,7 @@ const (
 // SealedFields lists every stored field that holds sealed values. A new
 // secret column (a customer's own provider key) is added here and in the
 // store's StaleSealed, and rotation covers it.
-var SealedFields = []string{FieldName, FieldCompany, FieldBillingAddress, FieldPhone,
+var SealedFields = []string{FieldName, FieldEmail, FieldCompany, FieldBillingAddress, FieldPhone,
 	FieldEmailTo, FieldEmailSubject, FieldEmailText, FieldEmailHTML}
 
 // UpdateProfile corrects the account's profile and returns it.
@@ -247,7 +251,12 @@ func (s *Service) UpdateProfile(ctx context.Context, accountID string, u Profile
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.UpdateProfile(ctx, sealed); err != nil {
+	var email *EmailKey
+	if emailChanged {
+		k := s.cfg.Keyring.EmailKey(a.Email)
+		email = &k
+	}
+	if err := s.store.UpdateProfile(ctx, sealed, email); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -387,6 +396,9 @@ func (s *Service) RotateKeys(ctx context.Context, batchSize int) (*RotationRepor
 				}
 				if v.New, err = kr.Seal(plain, v.Owner, field); err != nil {
 					return nil, err
+				}
+				if field == FieldEmail {
+					v.Lookup = kr.EmailKey(plain).Current
 				}
 			}
 			n, err := s.store.Reseal(ctx, field, values)

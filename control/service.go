@@ -67,8 +67,8 @@ type Config struct {
 	// Abuse bounds sign-in guessing and sets the spend-anomaly rule; see
 	// AbuseConfig.
 	Abuse AbuseConfig
-	// Keyring seals names, companies, billing addresses and phone numbers
-	// at rest (every field in SealedFields) with AES-256-GCM. Default nil: they are
+	// Keyring seals names, emails, companies, billing addresses, phone
+	// numbers and queued emails at rest (every field in SealedFields) with AES-256-GCM. Default nil: they are
 	// stored in plain text and Start logs a warning; `switchyard control`
 	// refuses to start without a key.
 	Keyring *Keyring
@@ -168,7 +168,7 @@ func (s *Service) Start(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.Keyring == nil {
-		s.cfg.Logger.Warn("no encryption key: names, companies, billing addresses and phone numbers are stored in plain text")
+		s.cfg.Logger.Warn("no encryption key: names, emails, companies, billing addresses and phone numbers are stored in plain text")
 	}
 	s.dummyOnce.Do(s.makeDummyHash)
 	models := make([]Model, len(s.cfg.Catalog))
@@ -249,7 +249,7 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountCreate) (*Account
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateAccount(ctx, sealed, hash, grant); err != nil {
+	if err := s.store.CreateAccount(ctx, sealed, s.cfg.Keyring.EmailKey(a.Email), hash, grant); err != nil {
 		return nil, err
 	}
 	if grant != nil {
@@ -291,7 +291,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (*Account, 
 		s.audit(ctx, AuditEntry{Action: ActionLogin, Result: AuditDenied})
 		return nil, nil, denied
 	}
-	a, hash, err := s.store.AccountCredentials(ctx, email)
+	a, hash, err := s.store.AccountCredentials(ctx, s.cfg.Keyring.EmailKey(email))
 	switch {
 	case ErrorCode(err) == ENOTFOUND:
 		s.dummyOnce.Do(s.makeDummyHash)
@@ -393,7 +393,7 @@ func (s *Service) Account(ctx context.Context, id string) (*Account, error) {
 
 // AccountByEmail finds an account for operators.
 func (s *Service) AccountByEmail(ctx context.Context, email string) (*Account, error) {
-	a, _, err := s.store.AccountCredentials(ctx, normalizeEmail(email))
+	a, _, err := s.store.AccountCredentials(ctx, s.cfg.Keyring.EmailKey(normalizeEmail(email)))
 	return s.opened(a, err)
 }
 

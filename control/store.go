@@ -37,14 +37,14 @@ type Store interface {
 
 // AccountStore keeps accounts.
 type AccountStore interface {
-	// CreateAccount inserts a and, when grant is not nil, the account's
-	// first ledger entry in the same transaction. ECONFLICT when the email
-	// is taken.
-	CreateAccount(ctx context.Context, a *Account, passwordHash string, grant *LedgerEntry) error
+	// CreateAccount inserts a, found later by email, and, when grant is
+	// not nil, the account's first ledger entry in the same transaction.
+	// ECONFLICT when the email is taken.
+	CreateAccount(ctx context.Context, a *Account, email EmailKey, passwordHash string, grant *LedgerEntry) error
 	Account(ctx context.Context, id string) (*Account, error)
-	// AccountCredentials returns the account with a normalised email and its
+	// AccountCredentials returns the open account found by email and its
 	// password hash.
-	AccountCredentials(ctx context.Context, email string) (*Account, string, error)
+	AccountCredentials(ctx context.Context, email EmailKey) (*Account, string, error)
 	// Accounts lists every account, oldest first.
 	Accounts(ctx context.Context) ([]Account, error)
 	SetAccountStatus(ctx context.Context, id, status string) error

@@ -48,7 +48,7 @@ func loadKeyring(policy keyPolicy, dataDir string) (*control.Keyring, error) {
 	if strings.TrimSpace(keys) == "" {
 		switch policy {
 		case keysRequired:
-			return nil, fmt.Errorf("%s is required: names, companies, billing addresses and phone numbers are encrypted at rest with it. "+
+			return nil, fmt.Errorf("%s is required: names, emails, companies, billing addresses and phone numbers are encrypted at rest with it. "+
 				"Make a key with `openssl rand -base64 32` and set %s=k1:<key>", envEncryptionKeys, envEncryptionKeys)
 		case keysDev:
 			return devKeyring(dataDir)

@@ -37,14 +37,18 @@ func closedAccount(a *control.Account, closed sql.NullInt64) {
 	}
 }
 
-func (s *Store) CreateAccount(ctx context.Context, a *control.Account, passwordHash string, grant *control.LedgerEntry) error {
+func (s *Store) CreateAccount(ctx context.Context, a *control.Account, email control.EmailKey, passwordHash string,
+	grant *control.LedgerEntry) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
+		if err := emailFree(ctx, tx, email, ""); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO accounts
-			(id, name, email, company, billing_address, phone, password_hash, status, balance_micros, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
-			a.ID, a.Name, a.Email, a.Company, a.BillingAddress, a.Phone, passwordHash, a.Status, ms(a.CreatedAt))
+			(id, name, email, email_lookup, company, billing_address, phone, password_hash, status, balance_micros, created_at)
+			VALUES (?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, 0, ?)`,
+			a.ID, a.Name, a.Email, email.Current, a.Company, a.BillingAddress, a.Phone, passwordHash, a.Status, ms(a.CreatedAt))
 		if isUniqueViolation(err) {
-			return control.Errorf(control.ECONFLICT, "an account with this email exists")
+			return errEmailTaken
 		}
 		if err != nil {
 			return err
@@ -56,15 +60,49 @@ func (s *Store) CreateAccount(ctx context.Context, a *control.Account, passwordH
 	})
 }
 
+var errEmailTaken = control.Errorf(control.ECONFLICT, "an account with this email exists")
+
+// emailWhere selects the rows holding email: by any of its lookup hashes,
+// or in plain text (rows from before sealing).
+func emailWhere(email control.EmailKey) (string, []any) {
+	where, args := "email = ?", []any{email.Plain}
+	if len(email.Any) > 0 {
+		where = "(email_lookup IN (" + placeholders(len(email.Any)) + ") OR " + where + ")"
+		args = make([]any, 0, len(email.Any)+1)
+		for _, h := range email.Any {
+			args = append(args, h)
+		}
+		args = append(args, email.Plain)
+	}
+	return where, args
+}
+
+// emailFree fails with ECONFLICT when an account other than except holds
+// email, under any key: the unique index sees only equal hashes, and a row
+// not yet rotated holds its hash under an older key.
+func emailFree(ctx context.Context, tx *sql.Tx, email control.EmailKey, except string) error {
+	where, args := emailWhere(email)
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE `+where+` AND id <> ?`,
+		append(args, except)...).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return errEmailTaken
+	}
+	return nil
+}
+
 func (s *Store) Account(ctx context.Context, id string) (*control.Account, error) {
 	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 	return a, notFound(err, "account")
 }
 
-func (s *Store) AccountCredentials(ctx context.Context, email string) (*control.Account, string, error) {
+func (s *Store) AccountCredentials(ctx context.Context, email control.EmailKey) (*control.Account, string, error) {
 	var hash string
+	where, args := emailWhere(email)
 	a, err := scanAccount(s.db.QueryRowContext(ctx,
-		`SELECT `+accountColumns+`, password_hash FROM accounts WHERE email = ? AND closed_at IS NULL`, email), &hash)
+		`SELECT `+accountColumns+`, password_hash FROM accounts WHERE `+where+` AND closed_at IS NULL`, args...), &hash)
 	if err != nil {
 		return nil, "", notFound(err, "account")
 	}

@@ -173,7 +173,7 @@ func erasures(out *control.AccountErasure) []struct {
 		{`DELETE FROM billing_accounts WHERE account_id = ?`, &out.BillingAccounts},
 		{`DELETE FROM email_outbox WHERE account_id = ?`, &out.Emails},
 		// The email must stay unique; this one names no one.
-		{`UPDATE accounts SET name = '', email = 'erased-' || id || '@invalid', company = '', billing_address = '',
+		{`UPDATE accounts SET name = '', email = 'erased-' || id || '@invalid', email_lookup = NULL, company = '', billing_address = '',
 			phone = '', password_hash = '' WHERE id = ?`, nil},
 	}
 }

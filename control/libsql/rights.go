@@ -25,12 +25,20 @@ var ExportedTables = []string{
 // records.
 var NotExported = []string{"account_erasures", "usage_daily"}
 
-func (s *Store) UpdateProfile(ctx context.Context, a *control.Account) error {
+func (s *Store) UpdateProfile(ctx context.Context, a *control.Account, email *control.EmailKey) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, company = ?, billing_address = ?, phone = ?
-			WHERE id = ? AND closed_at IS NULL`, a.Name, a.Email, a.Company, a.BillingAddress, a.Phone, a.ID)
+		set, args := "name = ?, email = ?, company = ?, billing_address = ?, phone = ?",
+			[]any{a.Name, a.Email, a.Company, a.BillingAddress, a.Phone}
+		if email != nil {
+			if err := emailFree(ctx, tx, *email, a.ID); err != nil {
+				return err
+			}
+			set, args = set+", email_lookup = NULLIF(?, '')", append(args, email.Current)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET `+set+` WHERE id = ? AND closed_at IS NULL`,
+			append(args, a.ID)...)
 		if isUniqueViolation(err) {
-			return control.Errorf(control.ECONFLICT, "an account with this email exists")
+			return errEmailTaken
 		}
 		return mustAffect(res, err)("account")
 	})
@@ -271,7 +279,7 @@ func (s *Store) CloseAccount(ctx context.Context, accountID string, at time.Time
 			args  []any
 			count *int64
 		}{
-			{`UPDATE accounts SET name = '', email = 'closed-' || id || '@invalid', company = '', billing_address = '',
+			{`UPDATE accounts SET name = '', email = 'closed-' || id || '@invalid', email_lookup = NULL, company = '', billing_address = '',
 				phone = '', password_hash = '', status = 'suspended', closed_at = ? WHERE id = ? AND closed_at IS NULL`,
 				[]any{ms(at), accountID}, nil},
 			{`UPDATE api_keys SET status = 'revoked', revoked_at = COALESCE(revoked_at, ?), name = '', allowed_models = '[]'
@@ -335,6 +343,7 @@ func (s *Store) checkpoint(ctx context.Context) {
 // email ids for the outbox's fields.
 var sealedColumns = map[string]struct{ table, owner, column string }{
 	control.FieldName:           {"accounts", "id", "name"},
+	control.FieldEmail:          {"accounts", "id", "email"},
 	control.FieldCompany:        {"accounts", "id", "company"},
 	control.FieldBillingAddress: {"accounts", "id", "billing_address"},
 	control.FieldPhone:          {"accounts", "id", "phone"},
@@ -379,8 +388,13 @@ func (s *Store) Reseal(ctx context.Context, field string, values []control.Seale
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		n = 0
 		for _, v := range values {
-			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE `+owner+` = ? AND `+column+` = ?`,
-				v.New, v.Owner, v.Old)
+			set, args := column+" = ?", []any{v.New}
+			if field == control.FieldEmail {
+				// The lookup follows the key the address is sealed under.
+				set, args = set+", email_lookup = NULLIF(?, '')", append(args, v.Lookup)
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+set+` WHERE `+owner+` = ? AND `+column+` = ?`,
+				append(args, v.Owner, v.Old)...)
 			if err != nil {
 				return err
 			}

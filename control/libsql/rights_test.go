@@ -61,8 +61,9 @@ type profile struct{ address, phone string }
 
 // sealedNames are the names and companies TestEncryptionAtRest gives its
 // accounts, by index.
-var sealedNames = []struct{ name, company string }{
-	{"Golf Hotelier", "India Juliet Ltd"}, {"Kilo Limaworth", ""}, {"Mike Novembersen", "Oscar Papa GmbH"},
+var sealedNames = []struct{ name, company, email string }{
+	{"Golf Hotelier", "India Juliet Ltd", "golf.hotelier@example.net"}, {"Kilo Limaworth", "", "kilo.lima@example.net"},
+	{"Mike Novembersen", "Oscar Papa GmbH", "mike.november@example.net"},
 }
 
 // TestEncryptionAtRest checks that names, companies, billing addresses
@@ -78,7 +79,7 @@ func TestEncryptionAtRest(t *testing.T) {
 	svc := sealedService(t, st, k1, "")
 
 	want := map[string]profile{}
-	names := map[string]struct{ name, company string }{}
+	names := map[string]struct{ name, company, email string }{}
 	var plain []string
 	for i, p := range []profile{
 		{"Canary Wharf Alpha 4711", "+44 20 7946 0911"},
@@ -87,13 +88,13 @@ func TestEncryptionAtRest(t *testing.T) {
 	} {
 		n := sealedNames[i]
 		a, err := svc.CreateAccount(ctx, control.AccountCreate{Name: n.name, Company: n.company,
-			Email: string(rune('a'+i)) + "@example.com", BillingAddress: p.address, Phone: p.phone, Password: "password1"})
+			Email: n.email, BillingAddress: p.address, Phone: p.phone, Password: "password1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want[a.ID] = p
 		names[a.ID] = n
-		plain = append(plain, p.address, n.name)
+		plain = append(plain, p.address, n.name, n.email)
 		if n.company != "" {
 			plain = append(plain, n.company)
 		}
@@ -124,8 +125,13 @@ func TestEncryptionAtRest(t *testing.T) {
 			if w := want[a.ID]; a.BillingAddress != w.address || a.Phone != w.phone {
 				t.Errorf("%s reads %q, %q; want %q, %q", a.ID, a.BillingAddress, a.Phone, w.address, w.phone)
 			}
-			if n := names[a.ID]; a.Name != n.name || a.Company != n.company {
-				t.Errorf("%s reads %q of %q; want %q of %q", a.ID, a.Name, a.Company, n.name, n.company)
+			if n := names[a.ID]; a.Name != n.name || a.Company != n.company || a.Email != n.email {
+				t.Errorf("%s reads %q <%s> of %q; want %q <%s> of %q", a.ID, a.Name, a.Email, a.Company, n.name, n.email, n.company)
+			}
+			// Found by email, through the lookup hash (or, for a row from
+			// before sealing, the plain address).
+			if _, _, err := svc.Login(ctx, names[a.ID].email, "password1"); err != nil {
+				t.Errorf("%s cannot sign in: %v", names[a.ID].email, err)
 			}
 		}
 	}
@@ -142,23 +148,34 @@ func TestEncryptionAtRest(t *testing.T) {
 			break
 		}
 	}
-	if _, err := db.Exec(`UPDATE accounts SET billing_address = ? WHERE id = ?`, legacy, legacyID); err != nil {
+	legacyEmail := "legacy.romeo@example.net"
+	if _, err := db.Exec(`UPDATE accounts SET billing_address = ?, email = ?, email_lookup = NULL WHERE id = ?`,
+		legacy, legacyEmail, legacyID); err != nil {
 		t.Fatal(err)
 	}
 	want[legacyID] = profile{legacy, want[legacyID].phone}
-	plain = append(plain, legacy)
+	n := names[legacyID]
+	n.email = legacyEmail
+	names[legacyID] = n
+	plain = append(plain, legacy, legacyEmail)
 	check(svc)
 
 	// Rotation: both keys configured, k2 current; the old service (k1
 	// only) is still running beside it.
 	rotator := sealedService(t, st, k1+","+k2, "k2")
+	// An address taken under the old key is taken under the new one too.
+	_, err := rotator.CreateAccount(ctx, control.AccountCreate{Name: "Twin", Email: names[corrected].email,
+		BillingAddress: "2 Road", Password: "password1"})
+	if control.ErrorCode(err) != control.ECONFLICT {
+		t.Fatalf("signing up with a taken address during rotation: %v, want a conflict", err)
+	}
 	rep, err := rotator.RotateKeys(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	values := 0
 	for id, p := range want {
-		for _, v := range []string{p.address, p.phone, names[id].name, names[id].company} {
+		for _, v := range []string{p.address, p.phone, names[id].name, names[id].company, names[id].email} {
 			if v != "" {
 				values++
 			}
@@ -167,19 +184,22 @@ func TestEncryptionAtRest(t *testing.T) {
 	if rep.KeyID != "k2" || rep.Resealed != values || rep.Remaining != 0 {
 		t.Fatalf("rotation: %+v, want %d resealed under k2 and none remaining", rep, values)
 	}
-	rows, err := db.Query(`SELECT id, billing_address, phone, name, company FROM accounts`)
+	rows, err := db.Query(`SELECT id, billing_address, phone, name, company, email, email_lookup FROM accounts`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var id, addr, phone, name, company string
-		if err := rows.Scan(&id, &addr, &phone, &name, &company); err != nil {
+		var id, addr, phone, name, company, email, lookup string
+		if err := rows.Scan(&id, &addr, &phone, &name, &company, &email, &lookup); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []string{addr, phone, name, company} {
+		for _, v := range []string{addr, phone, name, company, email} {
 			if kid, ok := control.SealedKeyID(v); v != "" && (!ok || kid != "k2") {
 				t.Errorf("%s holds %.12q…, not sealed under k2", id, v)
 			}
+		}
+		if !strings.HasPrefix(lookup, "k2:") {
+			t.Errorf("%s is found by %.12q…, not a lookup under k2", id, lookup)
 		}
 	}
 	rows.Close()
@@ -189,9 +209,9 @@ func TestEncryptionAtRest(t *testing.T) {
 		t.Fatalf("a second rotation: %+v, %v; want nothing to do", again, err)
 	}
 	assertAbsent(t, path, plain...)
-	// The scan would see plain text: emails are not sealed.
-	if !bytes.Contains(fileBytes(t, path), []byte("a@example.com")) {
-		t.Fatal("the byte scan does not find an email stored in plain text")
+	// The scan would see plain text: account ids are not sealed.
+	if !bytes.Contains(fileBytes(t, path), []byte(legacyID)) {
+		t.Fatal("the byte scan does not find an account id stored in plain text")
 	}
 
 	// The old key alone can no longer read, and a wrong key under the
@@ -341,8 +361,8 @@ func TestOutboxSealed(t *testing.T) {
 	// Rotation to k2 re-seals the queued email; a sender with k2 alone
 	// delivers it as written.
 	rep, err := service(k1+","+k2, "k2", nil).RotateKeys(ctx, 10)
-	if err != nil || rep.Resealed != 6 || rep.Remaining != 0 {
-		t.Fatalf("rotation: %+v, %v; want 6 resealed: the 4 email fields, the name and the address", rep, err)
+	if err != nil || rep.Resealed != 7 || rep.Remaining != 0 {
+		t.Fatalf("rotation: %+v, %v; want 7 resealed: the 4 email fields, the name, email and address", rep, err)
 	}
 	mailer := &recordingMailer{}
 	if n, err := service(k2, "", mailer).DeliverEmails(ctx); err != nil || n != 1 {
