@@ -36,10 +36,7 @@ func (s *Service) billingStates(ctx context.Context, accountIDs []string) ([]Bil
 	}
 	for i := range states {
 		st := &states[i]
-		if st.Name, err = s.cfg.Keyring.Open(st.Name, st.AccountID, FieldName); err != nil {
-			return nil, err
-		}
-		if st.Email, err = s.cfg.Keyring.Open(st.Email, st.AccountID, FieldEmail); err != nil {
+		if err := openFields(s.cfg.Keyring, st.AccountID, []sealedField{{FieldName, &st.Name}, {FieldEmail, &st.Email}}); err != nil {
 			return nil, err
 		}
 	}

@@ -253,37 +253,21 @@ func enqueueEmail(ctx context.Context, st OutboxStore, kr *Keyring, now time.Tim
 		return false, err
 	}
 	m := &OutboxEmail{Email: e, ID: newID("mail"), Status: OutboxQueued, NextAttemptAt: now, CreatedAt: now}
-	if kr != nil {
-		for _, f := range emailFields(&m.Email) {
-			var err error
-			if *f.value, err = kr.Seal(*f.value, m.ID, f.name); err != nil {
-				return false, err
-			}
-		}
+	if err := sealFields(kr, m.ID, emailFields(&m.Email)); err != nil {
+		return false, err
 	}
 	return st.EnqueueEmail(ctx, m)
 }
 
-// emailFields are an outbox email's sealed fields, by name.
-func emailFields(e *Email) []struct {
-	name  string
-	value *string
-} {
-	return []struct {
-		name  string
-		value *string
-	}{{FieldEmailTo, &e.To}, {FieldEmailSubject, &e.Subject}, {FieldEmailText, &e.Text}, {FieldEmailHTML, &e.HTML}}
+// emailFields are an outbox email's sealed fields.
+func emailFields(e *Email) []sealedField {
+	return []sealedField{{FieldEmailTo, &e.To}, {FieldEmailSubject, &e.Subject}, {FieldEmailText, &e.Text},
+		{FieldEmailHTML, &e.HTML}}
 }
 
 // openEmail opens m's sealed fields in place.
 func (s *Service) openEmail(m *OutboxEmail) error {
-	for _, f := range emailFields(&m.Email) {
-		var err error
-		if *f.value, err = s.cfg.Keyring.Open(*f.value, m.ID, f.name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return openFields(s.cfg.Keyring, m.ID, emailFields(&m.Email))
 }
 
 // OutboxEmails lists the outbox for operators: emails in status (every

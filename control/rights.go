@@ -300,10 +300,7 @@ func (s *Service) AccountExport(ctx context.Context, accountID string) (*Account
 	}
 	for i := range x.Emails {
 		e := &x.Emails[i]
-		if e.To, err = s.cfg.Keyring.Open(e.To, e.ID, FieldEmailTo); err != nil {
-			return nil, err
-		}
-		if e.Subject, err = s.cfg.Keyring.Open(e.Subject, e.ID, FieldEmailSubject); err != nil {
+		if err := openFields(s.cfg.Keyring, e.ID, []sealedField{{FieldEmailTo, &e.To}, {FieldEmailSubject, &e.Subject}}); err != nil {
 			return nil, err
 		}
 	}
