@@ -437,7 +437,7 @@ func TestEditKey(t *testing.T) {
 	b.post("/keys/"+k.ID, "name", "ci-nightly", "rpm", "", "tpm", "1000", "monthly_cap", "100",
 		"allowed_models", "test/one-dollar").redirect(t, "/keys?ok=key-updated")
 	p := b.get("/keys?ok=key-updated").want(t, http.StatusOK, "The key was saved.", "ci-nightly", "1000 tokens/min",
-		"$100.00/month", `<td class="wrap">test/one-dollar</td>`)
+		"$100.00/month", `<td class="wrap" data-label="Models">test/one-dollar</td>`)
 	if strings.Contains(p.body, "60 req/min") || strings.Contains(p.body, "$25.50") {
 		t.Error("the keys page still shows the old limits")
 	}
@@ -671,7 +671,7 @@ func TestPluginsPerKey(t *testing.T) {
 	if row := rowOf(t, p.body, "data-key-id", ci.ID); !strings.Contains(row, "alpha version 1") || !strings.Contains(row, "(account default)") {
 		t.Errorf("ci's row after its plugin was turned off: %s", row)
 	}
-	if row := rowOf(t, p.body, "data-plugin-id", beta.ID); !strings.Contains(row, "<td class=\"runs-for\">no</td>") {
+	if row := rowOf(t, p.body, "data-plugin-id", beta.ID); !strings.Contains(row, "<td class=\"runs-for\" data-label=\"Runs for\">no</td>") {
 		t.Errorf("beta's row after ci's plugin was turned off: %s", row)
 	}
 	got, _ := s.svc.Plugins(context.Background(), a.ID)
