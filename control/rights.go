@@ -146,10 +146,10 @@ type Closure struct {
 // RightsStore serves the data rights: correction, export and deletion.
 type RightsStore interface {
 	// UpdateProfile writes a's name, email, company, billing address and
-	// phone as given; email, when the address changed, is how the new one
-	// is found. ENOTFOUND for an unknown or closed account, ECONFLICT when
-	// the email belongs to another account.
-	UpdateProfile(ctx context.Context, a *Account, email *EmailKey) error
+	// phone as given, and email.Current as the address's lookup.
+	// ENOTFOUND for an unknown or closed account, ECONFLICT when the email
+	// belongs to another account.
+	UpdateProfile(ctx context.Context, a *Account, email EmailKey) error
 	// PasswordHash returns an open account's password hash.
 	PasswordHash(ctx context.Context, accountID string) (string, error)
 	// AccountExport reads every record about the account except usage
@@ -251,12 +251,9 @@ func (s *Service) UpdateProfile(ctx context.Context, accountID string, u Profile
 	if err != nil {
 		return nil, err
 	}
-	var email *EmailKey
-	if emailChanged {
-		k := s.cfg.Keyring.EmailKey(a.Email)
-		email = &k
-	}
-	if err := s.store.UpdateProfile(ctx, sealed, email); err != nil {
+	// The email is sealed afresh on every save, so its lookup is written
+	// with it, under the current key, changed or not.
+	if err := s.store.UpdateProfile(ctx, sealed, s.cfg.Keyring.EmailKey(a.Email)); err != nil {
 		return nil, err
 	}
 	return a, nil

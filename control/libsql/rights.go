@@ -25,18 +25,15 @@ var ExportedTables = []string{
 // records.
 var NotExported = []string{"account_erasures", "usage_daily"}
 
-func (s *Store) UpdateProfile(ctx context.Context, a *control.Account, email *control.EmailKey) error {
+func (s *Store) UpdateProfile(ctx context.Context, a *control.Account, email control.EmailKey) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		set, args := "name = ?, email = ?, company = ?, billing_address = ?, phone = ?",
-			[]any{a.Name, a.Email, a.Company, a.BillingAddress, a.Phone}
-		if email != nil {
-			if err := emailFree(ctx, tx, *email, a.ID); err != nil {
-				return err
-			}
-			set, args = set+", email_lookup = NULLIF(?, '')", append(args, email.Current)
+		if err := emailFree(ctx, tx, email, a.ID); err != nil {
+			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE accounts SET `+set+` WHERE id = ? AND closed_at IS NULL`,
-			append(args, a.ID)...)
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET name = ?, email = ?, email_lookup = NULLIF(?, ''),
+				company = ?, billing_address = ?, phone = ?
+			WHERE id = ? AND closed_at IS NULL`,
+			a.Name, a.Email, email.Current, a.Company, a.BillingAddress, a.Phone, a.ID)
 		if isUniqueViolation(err) {
 			return errEmailTaken
 		}
@@ -367,10 +364,16 @@ func (s *Store) StaleSealed(ctx context.Context, field, keyID, afterOwner string
 		return nil, err
 	}
 	prefix := "v1:" + keyID + ":"
+	stale, args := `substr(`+column+`, 1, ?) <> ?`, []any{afterOwner, len(prefix), prefix}
+	if field == control.FieldEmail {
+		// An open account's lookup must be under the current key too.
+		stale = `(` + stale + ` OR closed_at IS NULL AND (email_lookup IS NULL OR substr(email_lookup, 1, ?) <> ?))`
+		args = append(args, len(keyID)+1, keyID+":")
+	}
 	var out []control.SealedValue
 	err = each(ctx, s.db, `SELECT `+owner+`, `+column+` FROM `+table+`
-		WHERE `+owner+` > ? AND `+column+` <> '' AND substr(`+column+`, 1, ?) <> ?
-		ORDER BY `+owner+` LIMIT ?`, []any{afterOwner, len(prefix), prefix, limit}, func(r *sql.Rows) error {
+		WHERE `+owner+` > ? AND `+column+` <> '' AND `+stale+`
+		ORDER BY `+owner+` LIMIT ?`, append(args, limit), func(r *sql.Rows) error {
 		var v control.SealedValue
 		err := r.Scan(&v.Owner, &v.Old)
 		out = append(out, v)
@@ -390,8 +393,9 @@ func (s *Store) Reseal(ctx context.Context, field string, values []control.Seale
 		for _, v := range values {
 			set, args := column+" = ?", []any{v.New}
 			if field == control.FieldEmail {
-				// The lookup follows the key the address is sealed under.
-				set, args = set+", email_lookup = NULLIF(?, '')", append(args, v.Lookup)
+				// The lookup follows the key the address is sealed under;
+				// a closed account's placeholder is found by nothing.
+				set, args = set+", email_lookup = CASE WHEN closed_at IS NULL THEN NULLIF(?, '') END", append(args, v.Lookup)
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+set+` WHERE `+owner+` = ? AND `+column+` = ?`,
 				append(args, v.Owner, v.Old)...)

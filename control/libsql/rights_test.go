@@ -3,6 +3,7 @@ package libsql_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"os"
 	"slices"
@@ -372,4 +373,92 @@ func TestOutboxSealed(t *testing.T) {
 		t.Fatalf("the mailer got %+v", got)
 	}
 	assertAbsent(t, path, plain...)
+}
+
+// TestEmailLookupFollowsTheSeal: the lookup hash is rewritten whenever the
+// email is sealed afresh (a profile save that keeps the address, on a row
+// from before sealing and under a new key), rotation repairs a lookup left
+// under an old key, and a closed account gets none back.
+func TestEmailLookupFollowsTheSeal(t *testing.T) {
+	ctx := context.Background()
+	path := controltest.DBPath(t)
+	st := controltest.OpenStore(t, path)
+	db := rawDB(t, path)
+	k1, k2 := "k1:"+testKey(1), "k2:"+testKey(2)
+	svc := sealedService(t, st, k1, "")
+	const email = "papa.quebec@example.net"
+	a, err := svc.CreateAccount(ctx, control.AccountCreate{Name: "Papa", Email: email, BillingAddress: "3 Road", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing, err := svc.CreateAccount(ctx, control.AccountCreate{Name: "Closing", Email: "closing@example.net",
+		BillingAddress: "4 Road", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CloseAccount(ctx, closing.ID, "password1"); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(svc *control.Service, when string) {
+		t.Helper()
+		if _, _, err := svc.Login(ctx, email, "password1"); err != nil {
+			t.Fatalf("%s: cannot sign in: %v", when, err)
+		}
+		_, err := svc.CreateAccount(ctx, control.AccountCreate{Name: "Twin", Email: email, BillingAddress: "5 Road", Password: "password1"})
+		if control.ErrorCode(err) != control.ECONFLICT {
+			t.Fatalf("%s: a second account with the address: %v, want a conflict", when, err)
+		}
+	}
+	lookup := func() string {
+		t.Helper()
+		var l sql.NullString
+		if err := db.QueryRow(`SELECT email_lookup FROM accounts WHERE id = ?`, a.ID).Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		return l.String
+	}
+	company := func(svc *control.Service, c string) {
+		t.Helper()
+		if _, err := svc.UpdateProfile(ctx, a.ID, control.ProfileUpdate{Company: &c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A row from before sealing, saved with its address unchanged.
+	if _, err := db.Exec(`UPDATE accounts SET email = ?, email_lookup = NULL WHERE id = ?`, email, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	signIn(svc, "a row from before sealing")
+	company(svc, "Romeo Ltd")
+	signIn(svc, "after a save of a row from before sealing")
+
+	// The same save with k2 current seals the address and its lookup
+	// under k2.
+	both := sealedService(t, st, k1+","+k2, "k2")
+	company(both, "Sierra Ltd")
+	if l := lookup(); !strings.HasPrefix(l, "k2:") {
+		t.Fatalf("after a save under k2 the lookup is %.8q…", l)
+	}
+	signIn(sealedService(t, st, k2, ""), "k2 alone, after the save")
+
+	// A lookup left under k1 (as the save above used to leave it) is
+	// rewritten by rotation, after which k2 alone finds the account.
+	kr1, _ := control.ParseKeyring(k1, "")
+	if _, err := db.Exec(`UPDATE accounts SET email_lookup = ? WHERE id = ?`, kr1.EmailKey(email).Current, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := both.RotateKeys(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if l := lookup(); !strings.HasPrefix(l, "k2:") {
+		t.Fatalf("after rotation the lookup is %.8q…", l)
+	}
+	signIn(sealedService(t, st, k2, ""), "k2 alone, after rotation")
+	var closedLookup sql.NullString
+	if err := db.QueryRow(`SELECT email_lookup FROM accounts WHERE id = ?`, closing.ID).Scan(&closedLookup); err != nil {
+		t.Fatal(err)
+	}
+	if closedLookup.Valid {
+		t.Errorf("a closed account got a lookup back from rotation: %.8q…", closedLookup.String)
+	}
 }
