@@ -143,10 +143,28 @@ func TestDailyTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 	backfill := string(migration[strings.Index(string(migration), "INSERT INTO usage_daily"):])
+	backfill = backfill[:strings.Index(backfill, ";")+1]
 	e.exec(t, `DELETE FROM usage_daily`)
 	e.exec(t, backfill)
 	controltest.Audit(t, e.path)
 	breakdown("backfilled")
+
+	// A record written by other code than this release's (a replica on
+	// the previous release during a rolling upgrade, an operator's SQL) is
+	// counted too: the table is kept by triggers.
+	e.exec(t, `INSERT INTO usage_records (request_id, account_id, key_id, started_at, endpoint, model, served_model,
+			provider, stream, status, error_type, finish_reason, input_tokens, cached_input_tokens, cache_write_tokens,
+			output_tokens, reasoning_tokens, estimated, latency_ms, ttfb_ms, attempts, edge_cost_micros, cost_micros,
+			priced_by, edge_id, ingest_id, received_at)
+		VALUES ('req-daily-raw', ?, ?, ?, 'chat.completions', 'openai/gpt-4o', '', 'openai', 0, 200, '', 'stop',
+			10, 0, 0, 5, 0, 0, 100, 50, 1, 0, 0, 'edge', 'edge-old', 'ing-old', ?)`,
+		a.ID, k1.ID, start.Add(3*24*time.Hour).UnixMilli(), e.clock.Now().UnixMilli())
+	controltest.Audit(t, e.path)
+	if b, err := e.svc.UsageBreakdown(e.ctx, a.ID, from, to); err != nil || b.Total.Requests != 13 {
+		t.Fatalf("after a record written by SQL: %+v, %v; want 13 requests", b, err)
+	}
+	e.exec(t, `DELETE FROM usage_records WHERE request_id = 'req-daily-raw'`)
+	controltest.Audit(t, e.path)
 
 	// A drifted table is caught by the audit every ingestion test runs.
 	e.exec(t, `UPDATE usage_daily SET cost_micros = cost_micros + 1 WHERE (account_id, day, model, key_id) = (SELECT account_id, day, model, key_id FROM usage_daily LIMIT 1)`)

@@ -4,27 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
 )
 
 // Daily totals. usage_daily holds, per account, UTC day, model and key,
-// the totals of the live usage records; usage_rollups holds the same for
-// records that retention or an account's closure deleted. Ingestion adds
-// to usage_daily in the transaction that inserts the records, and folding
-// records into rollups moves their totals from one table to the other, so
-// the two together always equal what the records were. Reports over whole
-// days read these few rows instead of grouping the records.
+// the totals of the live usage records, kept by triggers on usage_records
+// (migration 0009); usage_rollups holds the same for records that
+// retention or an account's closure deleted, added here before they go.
+// The two together always equal what the records were, and reports over
+// whole days read these few rows instead of grouping the records.
 
 // cell is one row of either daily table.
 type cell struct {
 	account string
 	control.UsageCell
 }
-
-// cellKey is a cell's primary key.
-type cellKey struct{ account, day, model, key string }
 
 // cellColumns are the daily tables' columns, in the order cellArgs binds.
 const cellColumns = `account_id, day, model, key_id, requests, input_tokens, cached_input_tokens,
@@ -46,47 +41,9 @@ const addCells = ` ON CONFLICT (account_id, day, model, key_id) DO UPDATE SET
 // cellsChunk is how many cells one upsert carries.
 const cellsChunk = 250
 
-// servedModel is the model a cell counts a record under.
-func servedModel(r *control.UsageRecord) string {
-	if r.ServedModel != "" {
-		return r.ServedModel
-	}
-	return r.Model
-}
-
-// addDaily adds the inserted records to usage_daily.
-func addDaily(ctx context.Context, tx *sql.Tx, records []*control.UsageRecord, inserted map[string]bool) error {
-	sums := make(map[cellKey]*cell, 8)
-	order := make([]cellKey, 0, 8)
-	for _, r := range records {
-		if !inserted[r.RequestID] {
-			continue
-		}
-		k := cellKey{r.AccountID, r.StartedAt.UTC().Format(time.DateOnly), servedModel(r), r.KeyID}
-		c := sums[k]
-		if c == nil {
-			c = &cell{account: k.account, UsageCell: control.UsageCell{Day: k.day, Model: k.model, KeyID: k.key}}
-			sums[k] = c
-			order = append(order, k)
-		}
-		c.Requests++
-		c.InputTokens += int64(r.InputTokens)
-		c.CachedInputTokens += int64(r.CachedInputTokens)
-		c.CacheWriteTokens += int64(r.CacheWriteTokens)
-		c.OutputTokens += int64(r.OutputTokens)
-		c.ReasoningTokens += int64(r.ReasoningTokens)
-		c.CostMicros += r.CostMicros
-	}
-	cells := make([]cell, len(order))
-	for i, k := range order {
-		cells[i] = *sums[k]
-	}
-	return upsertCells(ctx, tx, "usage_daily", cells, 1)
-}
-
-// upsertCells adds sign times each cell's totals to table's row for it,
-// creating the row when there is none.
-func upsertCells(ctx context.Context, tx *sql.Tx, table string, cells []cell, sign int64) error {
+// upsertCells adds each cell's totals to table's row for it, creating the
+// row when there is none.
+func upsertCells(ctx context.Context, tx *sql.Tx, table string, cells []cell) error {
 	var b strings.Builder
 	row := "(" + placeholders(cellColumnCount) + ")"
 	args := make([]any, 0, min(len(cells), cellsChunk)*cellColumnCount)
@@ -101,9 +58,8 @@ func upsertCells(ctx context.Context, tx *sql.Tx, table string, cells []cell, si
 			}
 			b.WriteString(row)
 			c := &part[i]
-			args = append(args, c.account, c.Day, c.Model, c.KeyID, sign*c.Requests, sign*c.InputTokens,
-				sign*c.CachedInputTokens, sign*c.CacheWriteTokens, sign*c.OutputTokens, sign*c.ReasoningTokens,
-				sign*c.CostMicros)
+			args = append(args, c.account, c.Day, c.Model, c.KeyID, c.Requests, c.InputTokens,
+				c.CachedInputTokens, c.CacheWriteTokens, c.OutputTokens, c.ReasoningTokens, c.CostMicros)
 		}
 		b.WriteString(addCells)
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
@@ -113,10 +69,10 @@ func upsertCells(ctx context.Context, tx *sql.Tx, table string, cells []cell, si
 	return nil
 }
 
-// foldUsage moves the totals of the records that where selects (a clause
-// on usage_records, with its args) from usage_daily to usage_rollups, in
-// the caller's transaction, which then deletes those records. A daily row
-// left with no requests is deleted.
+// foldUsage adds the totals of the records that where selects (a clause
+// on usage_records, with its args) to usage_rollups, in the caller's
+// transaction, which then deletes those records; usage_daily's delete
+// trigger takes them out of the daily totals.
 func foldUsage(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, `SELECT account_id, strftime('%Y-%m-%d', started_at / 1000, 'unixepoch'),
 			CASE WHEN served_model <> '' THEN served_model ELSE model END, key_id, count(*), sum(input_tokens),
@@ -129,25 +85,7 @@ func foldUsage(ctx context.Context, tx *sql.Tx, where string, args ...any) error
 	if err != nil {
 		return err
 	}
-	if err := upsertCells(ctx, tx, "usage_rollups", cells, 1); err != nil {
-		return err
-	}
-	if err := upsertCells(ctx, tx, "usage_daily", cells, -1); err != nil {
-		return err
-	}
-	for start := 0; start < len(cells); start += cellsChunk {
-		part := cells[start:min(start+cellsChunk, len(cells))]
-		keys := make([]any, 0, 4*len(part))
-		for i := range part {
-			keys = append(keys, part[i].account, part[i].Day, part[i].Model, part[i].KeyID)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM usage_daily WHERE requests = 0
-			AND (account_id, day, model, key_id) IN (VALUES `+strings.Repeat("(?, ?, ?, ?),", len(part)-1)+`(?, ?, ?, ?))`,
-			keys...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return upsertCells(ctx, tx, "usage_rollups", cells)
 }
 
 // scanCells reads rows of (account when withAccount,) day, model, key and

@@ -53,10 +53,7 @@ func (s *Store) IngestUsage(ctx context.Context, in *control.UsageIngest) (*cont
 		if err != nil {
 			return err
 		}
-		if err := charge(ctx, tx, in, keep, inserted, out); err != nil {
-			return err
-		}
-		return addDaily(ctx, tx, keep, inserted)
+		return charge(ctx, tx, in, keep, inserted, out)
 	})
 	if err != nil {
 		return nil, err
@@ -324,7 +321,8 @@ func (s *Store) dailyAggregates(ctx context.Context, q control.UsageQuery) ([]co
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+group+`, sum(requests), sum(input_tokens), sum(cached_input_tokens),
 			sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
-		FROM (SELECT * FROM usage_daily WHERE `+where+` UNION ALL SELECT * FROM usage_rollups WHERE `+where+`)
+		FROM (SELECT `+cellColumns+` FROM usage_daily WHERE `+where+`
+			UNION ALL SELECT `+cellColumns+` FROM usage_rollups WHERE `+where+`)
 		GROUP BY 1 ORDER BY 1`, append(args, args...)...)
 	if err != nil {
 		return nil, err
@@ -351,9 +349,9 @@ func (s *Store) UsageCells(ctx context.Context, accountID string, from, to time.
 	rows, err := s.db.QueryContext(ctx, `SELECT day, model, key_id, sum(requests), sum(input_tokens),
 			sum(cached_input_tokens), sum(cache_write_tokens), sum(output_tokens), sum(reasoning_tokens), sum(cost_micros)
 		FROM (
-			SELECT * FROM usage_daily WHERE account_id = ? AND day BETWEEN ? AND ?
+			SELECT `+cellColumns+` FROM usage_daily WHERE account_id = ? AND day BETWEEN ? AND ?
 			UNION ALL
-			SELECT * FROM usage_rollups WHERE account_id = ? AND day BETWEEN ? AND ?
+			SELECT `+cellColumns+` FROM usage_rollups WHERE account_id = ? AND day BETWEEN ? AND ?
 		) GROUP BY day, model, key_id ORDER BY day, model, key_id`, accountID, first, last, accountID, first, last)
 	if err != nil {
 		return nil, err
