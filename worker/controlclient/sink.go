@@ -61,8 +61,10 @@ type Sink struct {
 	loaded   int
 	inflight bool
 	// batch is the most records per POST: BatchSize, or less once the
-	// control service refused a batch as too large.
-	batch int
+	// control service refused a batch as too large; refused is the
+	// smallest batch size refused since (0: none), which batch grows back
+	// towards after each delivery without reaching it.
+	batch, refused int
 
 	// fileMu serialises the spill files: appends (from the sender and from
 	// requests shedding records) must not interleave, and none may land in
@@ -270,11 +272,20 @@ func (s *Sink) sendOne(ctx context.Context) (int, error) {
 		clear(s.queue[:n])
 		s.queue = s.queue[n:]
 		s.loaded = max(s.loaded-n, 0)
+		switch {
+		case tooLarge:
+			// The refusals that halved down to this record may all have
+			// been its doing: start again from BatchSize.
+			s.batch, s.refused = s.opt.BatchSize, 0
+		case s.batch < s.opt.BatchSize && (s.refused == 0 || 2*s.batch < s.refused):
+			s.batch = min(2*s.batch, s.opt.BatchSize)
+		}
 	case tooLarge:
 		// The control service takes smaller batches than BatchSize (its
 		// -max-usage-batch flags): halve, and send again at once. A
 		// refused batch would otherwise be resent, and refused, forever.
 		s.batch = max(n/2, 1)
+		s.refused = n
 	}
 	size := s.batch
 	s.mu.Unlock()

@@ -411,9 +411,10 @@ func TestSinkShrinksBatchesControlRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkDelivered(t, ctl, k.AccountID, recs)
-	// 500 → 250 → 125 → 62 → 31 → 15: five refusals, then 14 batches of 15.
-	if n := ctl.UsagePosts() - posts; n > 5+14 {
-		t.Errorf("%d posts for 200 records, want at most 19", n)
+	// 200 refused, 100 refused, 50 refused, then 8 batches of 25 (it may
+	// not grow to 50 again, which was refused).
+	if n := ctl.UsagePosts() - posts; n != 3+8 {
+		t.Errorf("%d posts for 200 records, want 11", n)
 	}
 
 	// A record that alone exceeds the byte bound can never be delivered.
@@ -430,4 +431,19 @@ func TestSinkShrinksBatchesControlRefuses(t *testing.T) {
 		t.Fatalf("Dropped() = %d, want 1", n)
 	}
 	checkDelivered(t, ctl, k.AccountID, append(recs, huge[1]))
+
+	// The oversized record's refusals said nothing about the batch size:
+	// the sink starts from BatchSize again and learns the bound anew, and
+	// after a delivery grows back towards it.
+	more := usageRecords(k, "regrow", 60)
+	recordAll(s, more)
+	posts = ctl.UsagePosts()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// 60 refused, then two batches of 30, which may not grow back to 60.
+	if n := ctl.UsagePosts() - posts; n != 3 {
+		t.Errorf("%d posts for 60 records after the drop, want 3", n)
+	}
+	checkDelivered(t, ctl, k.AccountID, append(append(recs, huge[1]), more...))
 }
