@@ -151,8 +151,8 @@ type UsageStore interface {
 	// RecentUsage returns up to limit of the account's records started in
 	// [from, to) that f matches, newest first.
 	RecentUsage(ctx context.Context, accountID string, from, to time.Time, f UsageFilter, limit int) ([]UsageRecord, error)
-	// UsageCells sums the account's usage in [from, to) per day, model
-	// and key.
+	// UsageCells sums the account's usage per day, model and key over the
+	// UTC days that [from, to) touches, whole, from the daily totals.
 	UsageCells(ctx context.Context, accountID string, from, to time.Time) ([]UsageCell, error)
 }
 
