@@ -45,6 +45,8 @@ bench: build plugins
 	$(GO) run ./internal/loadgen/cmd -edge-bin $(BIN)
 	$(GO) test -run '^$$' -bench Workers -benchtime 300x ./internal/workerdtest/
 	$(GO) test -run '^$$' -bench WebhookDeliveries -benchtime 4000x ./control/httpapi/
+	$(GO) test -run '^$$' -bench 'Ingest$$' -count 3 ./control/
+	$(GO) test -run '^$$' -bench UsagePage -count 3 ./control/dashboard/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./worker/providers/openai/
