@@ -92,6 +92,11 @@ type PaymentProcessor interface {
 	// A refused card is not an error: it comes back as a ChargeResult with
 	// Failed set.
 	ChargeSavedCard(ctx context.Context, c SavedCardCharge) (*ChargeResult, error)
+	// DeleteCustomer deletes the processor's customer, and with it the
+	// email and saved cards the processor holds for the account; payments
+	// already made stay on the processor's books. Deleting a customer that
+	// is already gone is not an error.
+	DeleteCustomer(ctx context.Context, customerID string) error
 	// ParseWebhook verifies a webhook delivery's signature and reads its
 	// event. EINVALID when the signature is wrong or too old, or the body
 	// is not an event.

@@ -156,6 +156,9 @@ type RetentionDeleted struct {
 	StripeEvents   int64          `json:"stripe_events"`
 	AuditEntries   int64          `json:"audit_entries"`
 	Emails         int64          `json:"emails"`
+	// ProcessorCustomers counts closed accounts' customers deleted at
+	// the payment processor.
+	ProcessorCustomers int64 `json:"processor_customers"`
 }
 
 // RetentionCutoffs are the instants a run deleted before.
@@ -251,6 +254,11 @@ func (s *Service) RunRetention(ctx context.Context) (*RetentionReport, error) {
 	})
 	if err == nil {
 		err = s.eraseClosedAccounts(ctx, rep, renew)
+	}
+	if err == nil {
+		// One pass: a customer the processor refuses stays queued for the
+		// next run rather than being retried in a loop.
+		d.ProcessorCustomers, err = s.eraseProcessorCustomers(ctx, limit)
 	}
 	if err == nil {
 		err = repeat(func() (int64, error) {
@@ -354,7 +362,8 @@ func (s *Service) runRetentionLoop(ctx context.Context) {
 			d := &rep.Deleted
 			s.cfg.Logger.Info("retention run", "usage_records", d.UsageRecords,
 				"closed_accounts", d.ClosedAccounts.Accounts, "payments", d.Payments, "stripe_events", d.StripeEvents,
-				"audit_entries", d.AuditEntries, "emails", d.Emails, "unavailable", rep.Unavailable)
+				"audit_entries", d.AuditEntries, "emails", d.Emails, "processor_customers", d.ProcessorCustomers,
+				"unavailable", rep.Unavailable)
 		}
 		select {
 		case <-ctx.Done():

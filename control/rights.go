@@ -163,11 +163,19 @@ type RightsStore interface {
 	// blanks its profile, email and password; revokes its keys (blanking
 	// their names); folds its usage records into daily rollups and deletes
 	// them; deletes its sessions, management tokens, plugins, key spend,
-	// billing row, spend guard and emails. The ledger, payments, payment
-	// events and audit log are kept. Erased values must not linger in the
+	// billing row (queueing its payment-processor customer for deletion),
+	// spend guard and emails. The ledger, payments, payment events and
+	// audit log are kept. Erased values must not linger in the
 	// database's free space or log. ENOTFOUND for an unknown or closed
 	// account.
 	CloseAccount(ctx context.Context, accountID string, at time.Time) (*Closure, error)
+	// ProcessorErasures returns up to limit payment-processor customer ids
+	// queued for deletion (by CloseAccount and EraseAccount), those tried
+	// least first.
+	ProcessorErasures(ctx context.Context, limit int) ([]string, error)
+	// FinishProcessorErasure removes a customer id from the queue, or,
+	// with a failure class, counts a failed attempt and keeps it.
+	FinishProcessorErasure(ctx context.Context, customerID, failure string) error
 	// StaleSealed returns up to limit values of field (one of
 	// SealedFields) that are not empty and not sealed under keyID, of
 	// owners after afterOwner, in owner order.
@@ -335,7 +343,54 @@ func (s *Service) CloseAccount(ctx context.Context, accountID, password string) 
 	if err := s.confirmPassword(ctx, accountID, password); err != nil {
 		return nil, err
 	}
-	return s.store.CloseAccount(ctx, accountID, s.now())
+	c, err := s.store.CloseAccount(ctx, accountID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	// The processor's customer (email, saved cards) goes now if the
+	// processor answers; what fails stays queued for the retention job.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.eraseProcessorCustomers(pctx, processorErasuresAtClose); err != nil {
+		s.cfg.Logger.Error("processor customer deletion after a closure", "err", err.Error())
+	}
+	return c, nil
+}
+
+// processorErasuresAtClose bounds the queued customers a closure deletes
+// at once: its own, and a few the retention job has not reached.
+const processorErasuresAtClose = 5
+
+// eraseProcessorCustomers deletes up to limit queued customers at the
+// payment processor and reports how many went. A failed deletion stays
+// queued, its class counted, for the next retention run. Without a
+// processor configured it does nothing.
+func (s *Service) eraseProcessorCustomers(ctx context.Context, limit int) (int64, error) {
+	p := s.cfg.Payments
+	if p == nil {
+		return 0, nil
+	}
+	ids, err := s.store.ProcessorErasures(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	var deleted int64
+	for _, id := range ids {
+		failure := ""
+		if err := p.DeleteCustomer(ctx, id); err != nil {
+			failure = "internal"
+			if ErrorCode(err) == EUNAVAILABLE {
+				failure = "unavailable"
+			}
+			s.cfg.Logger.Warn("payment processor customer not deleted; will retry", "error_class", failure)
+		} else {
+			deleted++
+		}
+		if err := s.store.FinishProcessorErasure(ctx, id, failure); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 // RotationReport says what RotateKeys did.

@@ -126,6 +126,23 @@ func (s *Stripe) CreateCustomer(ctx context.Context, accountID, email string) (s
 	return c.ID, nil
 }
 
+// DeleteCustomer deletes a customer; Stripe then drops its email and
+// payment methods, while its charges and payment intents stay. A customer
+// Stripe does not know (deleted before) counts as deleted.
+func (s *Stripe) DeleteCustomer(ctx context.Context, customerID string) error {
+	p := &stripe.CustomerParams{}
+	p.Context = ctx
+	_, err := s.api.Customers.Del(customerID, p)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Code == stripe.ErrorCodeResourceMissing {
+		return nil
+	}
+	if err != nil {
+		return classify("delete customer", err)
+	}
+	return nil
+}
+
 // CreateCheckout creates a Checkout Session in payment mode for one line
 // of credits. The account id travels as client_reference_id and in the
 // metadata of the session and of its payment intent, so every event about

@@ -47,6 +47,48 @@ func TestStripeMockRequests(t *testing.T) {
 	}
 }
 
+// TestStripeDeleteCustomer: deleting a customer goes to stripe-mock as
+// Stripe's API defines it; a customer Stripe no longer has counts as
+// deleted; an outage is EUNAVAILABLE, for the retention job to retry.
+func TestStripeDeleteCustomer(t *testing.T) {
+	ctx := context.Background()
+	s := newStripe(t, stripetest.Start(t))
+	cus, err := s.CreateCustomer(ctx, "acct_del", "del@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCustomer(ctx, cus); err != nil {
+		t.Fatalf("delete %s: %v", cus, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"already gone", 404, `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such customer: 'cus_gone'"}}`, ""},
+		{"stripe down", 503, `{"error":{"type":"api_error","message":"down"}}`, control.EUNAVAILABLE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var method, path string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				method, path = r.Method, r.URL.Path
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			err := newStripe(t, srv.URL).DeleteCustomer(ctx, "cus_gone")
+			if method != http.MethodDelete || path != "/v1/customers/cus_gone" {
+				t.Errorf("sent %s %s", method, path)
+			}
+			if tc.want == "" && err != nil || tc.want != "" && control.ErrorCode(err) != tc.want {
+				t.Errorf("error %v, want code %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestStripeDeclinedCard(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

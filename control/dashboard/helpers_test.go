@@ -52,6 +52,8 @@ func (fakePayments) ChargeSavedCard(context.Context, control.SavedCardCharge) (*
 	return &control.ChargeResult{Failed: true, FailureReason: "not in tests"}, nil
 }
 
+func (fakePayments) DeleteCustomer(context.Context, string) error { return nil }
+
 func (fakePayments) ParseWebhook([]byte, string) (*control.PaymentEvent, error) {
 	return nil, control.Errorf(control.EINVALID, "no webhooks in tests")
 }

@@ -170,6 +170,7 @@ func erasures(out *control.AccountErasure) []struct {
 		{`DELETE FROM plugin_activations WHERE account_id = ?`, nil},
 		{`DELETE FROM api_keys WHERE account_id = ?`, &out.Keys},
 		{`DELETE FROM plugin_versions WHERE account_id = ?`, &out.PluginVersions},
+		{queueProcessorErasure, nil},
 		{`DELETE FROM billing_accounts WHERE account_id = ?`, &out.BillingAccounts},
 		{`DELETE FROM email_outbox WHERE account_id = ?`, &out.Emails},
 		// The email must stay unique; this one names no one.

@@ -264,6 +264,37 @@ func scanUsage(rows *sql.Rows) (*control.UsageRecord, error) {
 	return &r, nil
 }
 
+// queueProcessorErasure queues the account's payment-processor customer,
+// if it has one, for deletion there; it takes the account id once.
+const queueProcessorErasure = `INSERT INTO processor_erasures (customer_id, queued_at)
+	SELECT b.stripe_customer_id, COALESCE(a.closed_at, 0) FROM billing_accounts b JOIN accounts a ON a.id = b.account_id
+	WHERE b.account_id = ? AND b.stripe_customer_id IS NOT NULL AND b.stripe_customer_id <> ''
+	ON CONFLICT (customer_id) DO NOTHING`
+
+func (s *Store) ProcessorErasures(ctx context.Context, limit int) ([]string, error) {
+	var out []string
+	err := each(ctx, s.db, `SELECT customer_id FROM processor_erasures ORDER BY attempts, queued_at, customer_id LIMIT ?`,
+		[]any{limit}, func(r *sql.Rows) error {
+			var id string
+			err := r.Scan(&id)
+			out = append(out, id)
+			return err
+		})
+	return out, err
+}
+
+func (s *Store) FinishProcessorErasure(ctx context.Context, customerID, failure string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if failure == "" {
+			_, err := tx.ExecContext(ctx, `DELETE FROM processor_erasures WHERE customer_id = ?`, customerID)
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE processor_erasures SET attempts = attempts + 1, last_error = ?
+			WHERE customer_id = ?`, failure, customerID)
+		return err
+	})
+}
+
 func (s *Store) CloseAccount(ctx context.Context, accountID string, at time.Time) (*control.Closure, error) {
 	c := &control.Closure{AccountID: accountID, ClosedAt: at}
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -291,6 +322,7 @@ func (s *Store) CloseAccount(ctx context.Context, accountID string, at time.Time
 			{`DELETE FROM usage_daily WHERE account_id = ?`, []any{accountID}, nil},
 			{`DELETE FROM usage_records WHERE account_id = ?`, []any{accountID}, &c.UsageDeleted},
 			{`DELETE FROM key_spend WHERE key_id IN (SELECT id FROM api_keys WHERE account_id = ?)`, []any{accountID}, nil},
+			{queueProcessorErasure, []any{accountID}, nil},
 			{`DELETE FROM billing_accounts WHERE account_id = ?`, []any{accountID}, nil},
 			{`DELETE FROM email_outbox WHERE account_id = ?`, []any{accountID}, &c.EmailsDeleted},
 			{`DELETE FROM spend_guard WHERE account_id = ?`, []any{accountID}, nil},
