@@ -87,20 +87,9 @@ func (c *Console) goodbye(w http.ResponseWriter, r *http.Request) {
 // formError shows a refused form again with the service's reason.
 // Internal errors go through fail, which never shows their detail.
 func (c *Console) formError(w http.ResponseWriter, r *http.Request, page string, v view, err error) {
-	status := http.StatusBadRequest
-	switch control.ErrorCode(err) {
-	case control.EINVALID:
-	case control.ECONFLICT:
-		status = http.StatusConflict
-	case control.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-	case control.EFORBIDDEN:
-		status = http.StatusForbidden
-	case control.ETHROTTLED:
-		status = http.StatusTooManyRequests
-	case control.EUNAVAILABLE:
-		status = http.StatusServiceUnavailable
-	default:
+	status, ok := refusal(err, control.EINVALID, control.ECONFLICT, control.EUNAUTHORIZED, control.EFORBIDDEN,
+		control.ETHROTTLED, control.EUNAVAILABLE)
+	if !ok {
 		var tooLarge *http.MaxBytesError
 		if !errors.As(err, &tooLarge) {
 			c.fail(w, r, nil, err)
@@ -110,6 +99,28 @@ func (c *Console) formError(w http.ResponseWriter, r *http.Request, page string,
 	}
 	v.Error = sentence(control.ErrorMessage(err))
 	c.render(w, r, status, page, v)
+}
+
+// refusalStatus is the status a page answers a refused request with, by
+// the error's code.
+var refusalStatus = map[string]int{
+	control.EINVALID:      http.StatusBadRequest,
+	control.ECONFLICT:     http.StatusConflict,
+	control.EUNAUTHORIZED: http.StatusUnauthorized,
+	control.EFORBIDDEN:    http.StatusForbidden,
+	control.ENOTFOUND:     http.StatusNotFound,
+	control.ETHROTTLED:    http.StatusTooManyRequests,
+	control.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// refusal reports the status for err when its code is one of codes: a
+// refusal the page explains itself. Any other error goes to fail.
+func refusal(err error, codes ...string) (int, bool) {
+	code := control.ErrorCode(err)
+	if !slices.Contains(codes, code) {
+		return 0, false
+	}
+	return refusalStatus[code], true
 }
 
 // sentence makes a service message read as one on a page.
@@ -364,17 +375,13 @@ func (c *Console) showBilling(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *Console) billingError(w http.ResponseWriter, r *http.Request, s *session, d billingData, err error) {
-	status := http.StatusBadRequest
-	switch control.ErrorCode(err) {
-	case control.EINVALID:
-	case control.ECONFLICT:
-		status = http.StatusConflict
-	case control.EUNAVAILABLE:
-		c.log.Warn("payment processor unavailable", "err", err)
-		status = http.StatusServiceUnavailable
-	default:
+	status, ok := refusal(err, control.EINVALID, control.ECONFLICT, control.EUNAVAILABLE)
+	if !ok {
 		c.fail(w, r, s, err)
 		return
+	}
+	if status == http.StatusServiceUnavailable {
+		c.log.Warn("payment processor unavailable", "err", err)
 	}
 	v := s.view("Credits and billing", "billing")
 	v.Error = sentence(control.ErrorMessage(err))
@@ -620,12 +627,8 @@ func (c *Console) pluginScope(r *http.Request, s *session, target string) (keyID
 // pluginChangeFailed shows the plugins page with why a change was refused,
 // keeping the key chosen; other errors go to fail.
 func (c *Console) pluginChangeFailed(w http.ResponseWriter, r *http.Request, s *session, keyID string, err error) {
-	status := http.StatusBadRequest
-	switch control.ErrorCode(err) {
-	case control.EINVALID:
-	case control.ECONFLICT:
-		status = http.StatusConflict
-	default:
+	status, ok := refusal(err, control.EINVALID, control.ECONFLICT)
+	if !ok {
 		c.fail(w, r, s, err)
 		return
 	}
