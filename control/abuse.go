@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -108,8 +110,22 @@ type SpendGuard struct {
 	FlagReason string     `json:"flag_reason,omitempty"`
 }
 
+// SigninBucket is a key's allowance of failed sign-ins: Left failures
+// as of Last, refilling since.
+type SigninBucket struct {
+	Left float64
+	Last time.Time
+}
+
 // AbuseStore keeps what abuse protection needs.
 type AbuseStore interface {
+	// SigninBuckets returns the buckets of those keys that have one.
+	SigninBuckets(ctx context.Context, keys []string) (map[string]SigninBucket, error)
+	// ChargeSigninFailure refills key's bucket (capacity, refilled at
+	// perSecond; a new key starts full) to now, takes one failure, and
+	// returns what is left; in the same transaction it forgets buckets
+	// whose last failure is before forgetBefore (full again by then).
+	ChargeSigninFailure(ctx context.Context, key string, capacity, perSecond float64, now, forgetBefore time.Time) (float64, error)
 	// HourlySpend returns the account's usage cost per hour over
 	// [from, from+hours h), by the records' start times: element i covers
 	// hour i.
@@ -126,50 +142,87 @@ type AbuseStore interface {
 	ClearSpendFlag(ctx context.Context, accountID string) error
 }
 
-// abuseState is a Service's in-process memory of failures and checks.
-// With several replicas each keeps its own, so the login bounds are per
-// replica.
+// abuseState is a Service's in-process memory of spend checks. Sign-in
+// failures are counted in the store, shared by every replica.
 type abuseState struct {
-	byAddress *failguard.Buckets
-	byEmail   *failguard.Buckets
-
 	mu      sync.Mutex
 	checked map[string]time.Time // account → last spend check
 }
 
-func newAbuseState(c AbuseConfig) *abuseState {
-	return &abuseState{
-		byAddress: failguard.New(c.LoginFailuresPerAddress, c.LoginFailureWindow),
-		byEmail:   failguard.New(c.LoginFailuresPerEmail, c.LoginFailureWindow),
-		checked:   make(map[string]time.Time),
-	}
+func newAbuseState(AbuseConfig) *abuseState {
+	return &abuseState{checked: make(map[string]time.Time)}
 }
 
-// loginWait reports whether sign-in from the context's address or for
-// email is throttled, and for how long.
-func (s *Service) loginWait(ctx context.Context, email string) (time.Duration, bool) {
+// signinLimit is one sign-in bound: a key and its bucket's size.
+type signinLimit struct {
+	what, key string
+	capacity  int
+}
+
+// signinLimits are the bounds a sign-in from the context's address for
+// email counts against. The email is keyed by its lookup hash (a plain
+// SHA-256 without a keyring), so the table never holds an address.
+func (s *Service) signinLimits(ctx context.Context, email string) []signinLimit {
 	ip, _ := ClientFrom(ctx)
-	now := s.now()
-	w := max(s.abuse.byAddress.Wait(ip, now), s.abuse.byEmail.Wait(email, now))
-	return w, w > 0
+	hash := s.cfg.Keyring.EmailKey(email).Current
+	if hash == "" {
+		sum := sha256.Sum256([]byte(email))
+		hash = hex.EncodeToString(sum[:])
+	}
+	var out []signinLimit
+	if c := s.cfg.Abuse.LoginFailuresPerAddress; c > 0 && ip != "" {
+		out = append(out, signinLimit{"address", "addr:" + ip, c})
+	}
+	if c := s.cfg.Abuse.LoginFailuresPerEmail; c > 0 && email != "" {
+		out = append(out, signinLimit{"email", "email:" + hash, c})
+	}
+	return out
+}
+
+// loginWait reports how long sign-in from the context's address or for
+// email is throttled, 0 if it is not.
+func (s *Service) loginWait(ctx context.Context, email string) (time.Duration, error) {
+	limits := s.signinLimits(ctx, email)
+	keys := make([]string, len(limits))
+	for i, l := range limits {
+		keys[i] = l.key
+	}
+	buckets, err := s.store.SigninBuckets(ctx, keys)
+	if err != nil {
+		return 0, err
+	}
+	now, window := s.now(), s.cfg.Abuse.LoginFailureWindow.Seconds()
+	var wait time.Duration
+	for _, l := range limits {
+		b, ok := buckets[l.key]
+		if !ok {
+			continue
+		}
+		perSec := float64(l.capacity) / window
+		left := min(b.Left+max(now.Sub(b.Last).Seconds(), 0)*perSec, float64(l.capacity))
+		if left < 1 {
+			wait = max(wait, time.Duration((1-left)/perSec*float64(time.Second)))
+		}
+	}
+	return wait, nil
 }
 
 // loginFailed charges a failure to the address and the email, and audits
 // the moment either bound is used up (not every refused attempt after it,
 // which would let a flood grow the log).
 func (s *Service) loginFailed(ctx context.Context, email, accountID string) {
-	ip, _ := ClientFrom(ctx)
-	now := s.now()
-	var by []string
-	if s.abuse.byAddress.Fail(ip, now) {
-		by = append(by, "address")
-	}
-	if s.abuse.byEmail.Fail(email, now) {
-		by = append(by, "email")
-	}
-	for _, b := range by {
-		s.audit(ctx, AuditEntry{AccountID: accountID, Action: ActionLoginThrottled, Result: AuditThrottled,
-			Detail: "too many failed sign-ins for this " + b})
+	now, window := s.now(), s.cfg.Abuse.LoginFailureWindow
+	for _, l := range s.signinLimits(ctx, email) {
+		left, err := s.store.ChargeSigninFailure(ctx, l.key, float64(l.capacity), float64(l.capacity)/window.Seconds(),
+			now, now.Add(-window))
+		if err != nil {
+			s.cfg.Logger.Error("count a failed sign-in", "err", err.Error())
+			continue
+		}
+		if left < 1 {
+			s.audit(ctx, AuditEntry{AccountID: accountID, Action: ActionLoginThrottled, Result: AuditThrottled,
+				Detail: "too many failed sign-ins for this " + l.what})
+		}
 	}
 }
 

@@ -283,7 +283,9 @@ type Session struct {
 func (s *Service) Login(ctx context.Context, email, password string) (*Account, *Session, error) {
 	denied := Errorf(EUNAUTHORIZED, "invalid email or password")
 	email = normalizeEmail(email)
-	if wait, ok := s.loginWait(ctx, email); ok {
+	if wait, err := s.loginWait(ctx, email); err != nil {
+		return nil, nil, err
+	} else if wait > 0 {
 		return nil, nil, throttled(wait)
 	}
 	if len(password) > maxPasswordLen {
