@@ -17,7 +17,7 @@ func (s *Service) payments() (PaymentProcessor, error) {
 
 // billingState returns one account's billing standing.
 func (s *Service) billingState(ctx context.Context, accountID string) (*BillingState, error) {
-	states, err := s.billingStates(ctx, []string{accountID})
+	states, err := s.store.BillingStates(ctx, []string{accountID})
 	if err != nil {
 		return nil, err
 	}
@@ -25,22 +25,6 @@ func (s *Service) billingState(ctx context.Context, accountID string) (*BillingS
 		return nil, Errorf(ENOTFOUND, "account not found")
 	}
 	return &states[0], nil
-}
-
-// billingStates reads the accounts' billing standing, names and emails
-// opened.
-func (s *Service) billingStates(ctx context.Context, accountIDs []string) ([]BillingState, error) {
-	states, err := s.store.BillingStates(ctx, accountIDs)
-	if err != nil {
-		return nil, err
-	}
-	for i := range states {
-		st := &states[i]
-		if err := openFields(s.cfg.Keyring, st.AccountID, []sealedField{{FieldName, &st.Name}, {FieldEmail, &st.Email}}); err != nil {
-			return nil, err
-		}
-	}
-	return states, nil
 }
 
 // BillingState returns the account's balance, auto top-up setting and
@@ -75,7 +59,11 @@ func (s *Service) customer(ctx context.Context, p PaymentProcessor, st *BillingS
 	if st.CustomerID != "" {
 		return st.CustomerID, nil
 	}
-	id, err := p.CreateCustomer(ctx, st.AccountID, st.Email)
+	email, err := s.cfg.Keyring.Open(st.Email, st.AccountID, FieldEmail)
+	if err != nil {
+		return "", err
+	}
+	id, err := p.CreateCustomer(ctx, st.AccountID, email)
 	if err != nil {
 		return "", err
 	}
@@ -171,11 +159,11 @@ func (s *Service) applyPaymentEvent(ctx context.Context, ev *PaymentEvent) (*Pay
 		}
 		if out.CreditedMicros > 0 {
 			err = s.cfg.Notifier.TopUpReceipt(ctx, TopUpReceipt{Key: "receipt:" + pay.PaymentIntentID,
-				Recipient: recipient(st), PaymentID: pay.ID, PaymentIntentID: pay.PaymentIntentID, Kind: pay.Kind,
+				Recipient: s.recipient(st), PaymentID: pay.ID, PaymentIntentID: pay.PaymentIntentID, Kind: pay.Kind,
 				AmountCents: pay.AmountCents, Currency: pay.Currency, CreditedMicros: out.CreditedMicros,
 				BalanceMicros: out.BalanceMicros, PaidAt: s.now()})
 		} else if pay.Status == PaymentFailedStatus && out.PreviousStatus != PaymentFailedStatus {
-			err = s.cfg.Notifier.AutoTopUpFailed(ctx, failureNotice(st, pay, s.now()))
+			err = s.cfg.Notifier.AutoTopUpFailed(ctx, s.failureNotice(st, pay, s.now()))
 		}
 		if err != nil {
 			log.Error("billing notice failed", "account_id", pay.AccountID, "err", err)
@@ -231,7 +219,7 @@ func (s *Service) afterBalanceChange(ctx context.Context, accountIDs []string, a
 	if len(accountIDs) == 0 || s.cfg.Payments == nil && s.cfg.Notifier == (BillingNotifier)(NopBillingNotifier{}) {
 		return
 	}
-	states, err := s.billingStates(ctx, accountIDs)
+	states, err := s.store.BillingStates(ctx, accountIDs)
 	if err != nil {
 		s.cfg.Logger.Error("read billing states after a balance change", "err", err)
 		return
@@ -251,7 +239,7 @@ func (s *Service) reviewBalances(ctx context.Context, states []BillingState, aut
 			} else if changed && low {
 				err := s.cfg.Notifier.LowBalance(ctx, LowBalanceNotice{
 					Key:       "low-balance:" + st.AccountID + ":" + strconv.FormatInt(crossing, 10),
-					Recipient: recipient(st), BalanceMicros: st.BalanceMicros, ThresholdMicros: s.cfg.LowBalanceMicros,
+					Recipient: s.recipient(st), BalanceMicros: st.BalanceMicros, ThresholdMicros: s.cfg.LowBalanceMicros,
 					At: now})
 				if err != nil {
 					s.cfg.Logger.Error("low-balance notice failed", "account_id", st.AccountID, "err", err)
@@ -313,7 +301,7 @@ func (s *Service) autoTopUp(ctx context.Context, st *BillingState, now time.Time
 	}
 	log.Warn("auto top-up failed; paused until the customer acts", "payment_intent", pay.PaymentIntentID,
 		"reason", pay.FailureReason)
-	err = s.cfg.Notifier.AutoTopUpFailed(pctx, failureNotice(st, pay, now))
+	err = s.cfg.Notifier.AutoTopUpFailed(pctx, s.failureNotice(st, pay, now))
 	if err != nil {
 		log.Error("auto top-up failure notice failed", "err", err)
 	}
@@ -410,19 +398,28 @@ func debitedAccounts(records []UsageRecord) []string {
 	return ids
 }
 
-func recipient(st *BillingState) Recipient {
-	return Recipient{AccountID: st.AccountID, Email: st.Email, Name: st.Name}
+// recipient is who a notice about st goes to. The name and email are
+// opened here, for the few states that get a notice, rather than for
+// every state a usage batch reads; one that does not open leaves them
+// empty (the notice is still recorded) and is logged.
+func (s *Service) recipient(st *BillingState) Recipient {
+	r := Recipient{AccountID: st.AccountID, Email: st.Email, Name: st.Name}
+	if err := openFields(s.cfg.Keyring, st.AccountID, []sealedField{{FieldName, &r.Name}, {FieldEmail, &r.Email}}); err != nil {
+		s.cfg.Logger.Error("open a billing notice's recipient", "account_id", st.AccountID, "err", err.Error())
+		return Recipient{AccountID: st.AccountID}
+	}
+	return r
 }
 
 // failureNotice describes a failed automatic top-up. Sent from the charge
 // and again from the processor's failure event, it has the same key both
 // times.
-func failureNotice(st *BillingState, p *Payment, at time.Time) AutoTopUpFailure {
+func (s *Service) failureNotice(st *BillingState, p *Payment, at time.Time) AutoTopUpFailure {
 	id := p.PaymentIntentID
 	if id == "" {
 		id = "payment-" + strconv.FormatInt(p.ID, 10)
 	}
-	return AutoTopUpFailure{Key: "auto-topup-failed:" + id, Recipient: recipient(st), PaymentID: p.ID,
+	return AutoTopUpFailure{Key: "auto-topup-failed:" + id, Recipient: s.recipient(st), PaymentID: p.ID,
 		AmountCents: p.AmountCents, Currency: p.Currency, FailureReason: p.FailureReason,
 		BalanceMicros: st.BalanceMicros, At: at}
 }

@@ -122,7 +122,9 @@ func (c *Console) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	c.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
 
-	handle("GET /{$}", http.HandlerFunc(c.home))
+	handle("GET /{$}", c.page(func(w http.ResponseWriter, r *http.Request, _ *session) {
+		http.Redirect(w, r, "/keys", http.StatusSeeOther)
+	}))
 	handle("GET /signup", http.HandlerFunc(c.signupPage))
 	handle("POST /signup", http.HandlerFunc(c.signup))
 	handle("GET /login", http.HandlerFunc(c.loginPage))

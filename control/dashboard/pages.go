@@ -16,19 +16,6 @@ import (
 	"github.com/switchyard-ai/switchyard/plugins/abi"
 )
 
-func (c *Console) home(w http.ResponseWriter, r *http.Request) {
-	s, err := c.signedIn(r)
-	if err != nil {
-		c.fail(w, r, nil, err)
-		return
-	}
-	if s == nil {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, "/keys", http.StatusSeeOther)
-}
-
 // signupForm is the sign-up form's values, echoed back (but the password)
 // when it is refused.
 type signupForm struct {

@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/internal/stripetest"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 )
 
 // notices records what a BillingNotifier was told.
@@ -79,7 +80,7 @@ func newBillingServer(t testing.TB, o billingOptions) *billingServer {
 	path := controltest.DBPath(t)
 	clock := controltest.NewClock(controltest.Epoch)
 	st := controltest.OpenStore(t, path)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n := &notices{}
 	cfg := control.Config{Clock: clock, Password: controltest.FastPasswords, Catalog: controltest.Catalog(),

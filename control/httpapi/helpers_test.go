@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,27 +18,10 @@ import (
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/control/libsql"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 )
 
 const edgeToken = "edge-secret-token-for-tests"
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type server struct {
 	*httptest.Server
@@ -47,7 +29,7 @@ type server struct {
 	store *libsql.Store
 	clock *controltest.Clock
 	svc   *control.Service
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 // newServer serves a fresh database file, or the one at path when given
@@ -62,7 +44,7 @@ func newServer(t testing.TB, path string, clock *controltest.Clock) *server {
 	}
 	st := controltest.OpenStore(t, path)
 	svc := controltest.NewService(t, st, clock)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := httpapi.New(svc, httpapi.Config{
 		EdgeTokens:   []string{"", "old-rotated-token", edgeToken},
 		MetricsToken: metricsToken,

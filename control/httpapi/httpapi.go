@@ -188,13 +188,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil || h.cfg.SecureCookies {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	}
-	_, route := h.mux.Handler(r)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	start := time.Now()
+	req := r.WithContext(control.WithClient(r.Context(), h.clientIP(r), r.UserAgent()))
+	h.mux.ServeHTTP(rec, req)
+	// The mux records the pattern it matched on the request it was given.
+	route := req.Pattern
 	if route == "/" || route == "" {
 		route = "unrouted"
 	}
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	start := time.Now()
-	h.mux.ServeHTTP(rec, r.WithContext(control.WithClient(r.Context(), h.clientIP(r), r.UserAgent())))
 	h.metrics.observe(route, rec.status, time.Since(start))
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/internal/edgeapi"
 	"github.com/switchyard-ai/switchyard/internal/edgetest"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 )
 
 // newSealedServer is newServer with encryption at rest on.
@@ -34,7 +35,7 @@ func newSealedServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc := control.NewService(st, control.Config{Clock: clock, Password: controltest.FastPasswords,
 		Catalog: controltest.Catalog(), Keyring: kr, Logger: log})

@@ -21,7 +21,7 @@ type cell struct {
 	control.UsageCell
 }
 
-// cellColumns are the daily tables' columns, in the order cellArgs binds.
+// cellColumns are the daily tables' columns, in the order upsertCells binds.
 const cellColumns = `account_id, day, model, key_id, requests, input_tokens, cached_input_tokens,
 	cache_write_tokens, output_tokens, reasoning_tokens, cost_micros`
 

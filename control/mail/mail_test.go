@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,25 +14,8 @@ import (
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/control/mail"
 	"github.com/switchyard-ai/switchyard/internal/mailtest"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 )
-
-// logBuffer collects a service's log lines for the privacy checks.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // rig is one database and clock shared by the services a test opens on
 // it, as replicas or restarts would.
@@ -41,11 +23,11 @@ type rig struct {
 	t     *testing.T
 	path  string
 	clock *controltest.Clock
-	logs  *logBuffer
+	logs  *syncbuf.Buffer
 }
 
 func newRig(t *testing.T) *rig {
-	r := &rig{t: t, path: controltest.DBPath(t), clock: controltest.NewClock(controltest.Epoch), logs: &logBuffer{}}
+	r := &rig{t: t, path: controltest.DBPath(t), clock: controltest.NewClock(controltest.Epoch), logs: &syncbuf.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("service logs:\n%s", r.logs)

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/control/httpapi"
 	"github.com/switchyard-ai/switchyard/control/pluginhost"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 	"github.com/switchyard-ai/switchyard/plugins/host"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
@@ -48,7 +49,7 @@ type Control struct {
 
 	handler    http.Handler
 	addr       string
-	logs       syncBuffer
+	logs       syncbuf.Buffer
 	keyLookups atomic.Int64
 	usagePosts atomic.Int64
 	// refuseUsage, when not 0, is the status usage posts are answered

@@ -4,7 +4,6 @@
 package edgetest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/control/controltest"
 	"github.com/switchyard-ai/switchyard/internal/emulator"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 	"github.com/switchyard-ai/switchyard/worker"
 	"github.com/switchyard-ai/switchyard/worker/controlclient"
 	"github.com/switchyard-ai/switchyard/worker/edgefast"
@@ -67,7 +67,7 @@ type Env struct {
 
 	mu    sync.Mutex
 	usage []worker.UsageRecord
-	logs  syncBuffer
+	logs  syncbuf.Buffer
 }
 
 // Options adjust the gateway under test.
@@ -225,29 +225,20 @@ func (e *Env) UsageFor(t testing.TB, requestID string) worker.UsageRecord {
 // Logs returns everything the gateway logged.
 func (e *Env) Logs() string { return e.logs.String() }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Chat sends one small chat completion with key and returns the status, the
 // request id the edge answered with, and the body.
 func (e *Env) Chat(t testing.TB, key string) (status int, requestID string, body []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.BaseURL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}`))
+	return PostChat(t, e.BaseURL, key, "openai/gpt-4o-mini")
+}
+
+// PostChat sends one small chat completion for model with key to the edge
+// at baseURL (native or Workers) and returns the status, the request id
+// the edge answered with, and the body.
+func PostChat(t testing.TB, baseURL, key, model string) (status int, requestID string, body []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, baseURL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,14 @@ package workerdtest_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/control"
+	"github.com/switchyard-ai/switchyard/internal/edgetest"
 	"github.com/switchyard-ai/switchyard/internal/workerdtest"
 )
 
@@ -18,20 +17,8 @@ import (
 // and the request id.
 func chat(t *testing.T, w *workerdtest.Worker, key, model string) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, w.URL+"/v1/chat/completions",
-		strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hello"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get("X-Request-Id")
+	status, id, body := edgetest.PostChat(t, w.URL, key, model)
+	return status, string(body), id
 }
 
 func examplePlugin(t *testing.T, name string) []byte {

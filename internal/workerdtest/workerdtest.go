@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/switchyard-ai/switchyard/internal/repo"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +24,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-ai/switchyard/internal/repo"
+	"github.com/switchyard-ai/switchyard/internal/syncbuf"
 
 	"github.com/switchyard-ai/switchyard/control"
 	"github.com/switchyard-ai/switchyard/internal/edgetest"
@@ -45,7 +47,7 @@ type Worker struct {
 	APIKey string
 	Key    control.APIKey
 
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	dir  string
 	port int
 	stop func()
@@ -125,7 +127,7 @@ func Start(t testing.TB, opts Options) *Worker {
 	}
 	build := Build(t)
 
-	w := &Worker{Emulator: emulator.New(), logs: &syncBuffer{}}
+	w := &Worker{Emulator: emulator.New(), logs: &syncbuf.Buffer{}}
 	emu := httptest.NewServer(w.Emulator)
 	t.Cleanup(emu.Close)
 	w.EmulatorURL = emu.URL
@@ -318,21 +320,4 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,0 +1,28 @@
+// Package syncbuf is a bytes.Buffer safe for concurrent writers: what
+// tests hand to loggers and child processes, then read as one string.
+package syncbuf
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Buffer collects writes from any number of goroutines. The zero value is
+// ready to use.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
